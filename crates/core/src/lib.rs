@@ -1,0 +1,11 @@
+//! Shared types of driftless: Kubernetes [`Object`]s, [`ObjectRef`]s and
+//! [`GroupVersionKind`]s, the [`Application`] spec, and the errors reading them.
+//!
+//! This crate does no I/O; it is used by the host crates and by plugins compiled to
+//! WebAssembly alike. Main entry points: [`Object::from_value`] and [`Application::from_yaml`].
+
+pub mod object;
+pub mod spec;
+
+pub use object::{GroupVersionKind, Object, ObjectError, ObjectRef};
+pub use spec::{AppSpec, Application, SpecError};
