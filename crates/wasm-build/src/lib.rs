@@ -1,1 +1,120 @@
-//! placeholder
+//! Build-script helper: compile workspace plugin crates to `wasm32-wasip2` components.
+//!
+//! Called from a `build.rs`, [`build_plugins`] runs a nested `cargo build --release --target
+//! wasm32-wasip2 -p ...` over this workspace in a target directory of its own (sharing the
+//! outer build's target directory would deadlock on its lock), copies each component into
+//! `OUT_DIR` and tells cargo when to run again. It does not embed or load anything: the caller
+//! decides (`include_bytes!`, or a path for tests).
+
+use std::env;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// The target plugins are built for.
+pub const TARGET: &str = "wasm32-wasip2";
+
+/// A plugin to build: its package name and the name of the file to produce in `OUT_DIR`.
+#[derive(Debug, Clone, Copy)]
+pub struct Plugin {
+    /// Cargo package name, e.g. `driftless-plugin-manifests`.
+    pub package: &'static str,
+    /// File name in `OUT_DIR`, e.g. `manifests.wasm`.
+    pub file: &'static str,
+}
+
+/// Build `plugins` and return the path of each component in `OUT_DIR`, in the same order.
+///
+/// Build scripts may panic to report failure; this function panics with cargo's output when
+/// the nested build fails, with a hint when the `wasm32-wasip2` target is missing.
+#[must_use]
+#[allow(clippy::expect_used, clippy::panic)]
+pub fn build_plugins(plugins: &[Plugin]) -> Vec<PathBuf> {
+    let manifest_dir = PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").expect("CARGO_MANIFEST_DIR"));
+    let out_dir = PathBuf::from(env::var_os("OUT_DIR").expect("OUT_DIR"));
+    let workspace = find_workspace_root(&manifest_dir);
+    let target_dir = outer_target_dir(&out_dir).unwrap_or_else(|| workspace.join("target")).join("wasm-plugins");
+
+    for watched in ["Cargo.toml", "Cargo.lock", "sdk", "plugins", "crates/core", "crates/yaml", "tests/plugins"] {
+        println!("cargo:rerun-if-changed={}", workspace.join(watched).display());
+    }
+
+    let cargo = env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let mut cmd = Command::new(cargo);
+    cmd.current_dir(&workspace)
+        .args(["build", "--release", "--target", TARGET, "--target-dir"])
+        .arg(&target_dir);
+    for plugin in plugins {
+        cmd.args(["-p", plugin.package]);
+    }
+    // The outer build's settings are for the host, not for wasm: drop them.
+    for (key, _) in env::vars_os() {
+        let Some(key) = key.to_str() else { continue };
+        if key.starts_with("CARGO_FEATURE_")
+            || key.starts_with("CARGO_CFG_")
+            || matches!(
+                key,
+                "RUSTFLAGS"
+                    | "CARGO_ENCODED_RUSTFLAGS"
+                    | "CARGO_BUILD_RUSTFLAGS"
+                    | "RUSTC_WORKSPACE_WRAPPER"
+                    | "RUSTC_WRAPPER"
+                    | "CARGO_TARGET_DIR"
+                    | "CARGO_BUILD_TARGET"
+                    | "CARGO_LLVM_COV"
+                    | "CARGO_PRIMARY_PACKAGE"
+            )
+        {
+            cmd.env_remove(key);
+        }
+    }
+    let output = cmd.output().expect("run cargo for the wasm plugins");
+    if !output.status.success() {
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        let hint = if stderr.contains("may not be installed") || stderr.contains("target may not") {
+            format!("\nhint: install the target with `rustup target add {TARGET}`")
+        } else {
+            String::new()
+        };
+        panic!("building the wasm plugins failed:\n{stderr}{hint}");
+    }
+
+    plugins
+        .iter()
+        .map(|plugin| {
+            let artifact = plugin.package.replace('-', "_") + ".wasm";
+            let built = target_dir.join(TARGET).join("release").join(artifact);
+            let dest = out_dir.join(plugin.file);
+            copy_if_changed(&built, &dest);
+            dest
+        })
+        .collect()
+}
+
+/// Copy unless the destination already has the same bytes, so that dependants are not rebuilt
+/// for nothing.
+#[allow(clippy::panic)]
+fn copy_if_changed(from: &Path, to: &Path) {
+    let new = std::fs::read(from)
+        .unwrap_or_else(|e| panic!("read the built plugin {}: {e}", from.display()));
+    if std::fs::read(to).ok().as_deref() != Some(new.as_slice()) {
+        std::fs::write(to, &new).unwrap_or_else(|e| panic!("write {}: {e}", to.display()));
+    }
+}
+
+fn find_workspace_root(start: &Path) -> PathBuf {
+    let mut best = start.to_path_buf();
+    for dir in start.ancestors() {
+        if let Ok(text) = std::fs::read_to_string(dir.join("Cargo.toml"))
+            && text.contains("[workspace]")
+        {
+            best = dir.to_path_buf();
+        }
+    }
+    best
+}
+
+/// The outer build's target directory: the ancestor of `OUT_DIR` that cargo tagged with
+/// `CACHEDIR.TAG`.
+fn outer_target_dir(out_dir: &Path) -> Option<PathBuf> {
+    out_dir.ancestors().find(|d| d.join("CACHEDIR.TAG").is_file()).map(Path::to_path_buf)
+}

@@ -1,0 +1,10 @@
+//! Compile the test plugins (hostile ones included) to WebAssembly for the tests to load.
+
+use driftless_wasm_build::{Plugin, build_plugins};
+
+fn main() {
+    let paths = build_plugins(&[Plugin { package: "driftless-test-plugin-hostile", file: "hostile.wasm" }]);
+    for (name, path) in ["HOSTILE"].iter().zip(paths) {
+        println!("cargo:rustc-env=DRIFTLESS_TEST_PLUGIN_{name}={}", path.display());
+    }
+}
