@@ -46,7 +46,7 @@ fn json_type(value: &Value) -> &'static str {
 /// have the types Kubernetes requires. Everything else is kept as it is, in order.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(transparent)]
-pub struct Object(Map<String, Value>);
+pub struct Object(Value);
 
 impl Object {
     /// Check `value` and wrap it.
@@ -92,31 +92,47 @@ impl Object {
                 }
             }
         }
-        Ok(Self(map))
+        Ok(Self(Value::Object(map)))
     }
 
-    /// The object as JSON.
+    /// The object as a JSON value (always a JSON object).
+    #[must_use]
+    pub fn as_value(&self) -> &Value {
+        &self.0
+    }
+
+    /// The object's fields.
     #[must_use]
     pub fn as_map(&self) -> &Map<String, Value> {
-        &self.0
+        match &self.0 {
+            Value::Object(map) => map,
+            _ => unreachable!("an Object always holds a JSON object"),
+        }
+    }
+
+    fn map_mut(&mut self) -> &mut Map<String, Value> {
+        match &mut self.0 {
+            Value::Object(map) => map,
+            _ => unreachable!("an Object always holds a JSON object"),
+        }
     }
 
     /// The object as JSON, consumed.
     #[must_use]
     pub fn into_value(self) -> Value {
-        Value::Object(self.0)
+        self.0
     }
 
     fn str_field(&self, field: &str) -> &str {
-        self.0.get(field).and_then(Value::as_str).unwrap_or_default()
+        self.as_map().get(field).and_then(Value::as_str).unwrap_or_default()
     }
 
     fn metadata(&self) -> Option<&Map<String, Value>> {
-        self.0.get("metadata").and_then(Value::as_object)
+        self.as_map().get("metadata").and_then(Value::as_object)
     }
 
     fn metadata_mut(&mut self) -> &mut Map<String, Value> {
-        let meta = self.0.entry("metadata").or_insert_with(|| Value::Object(Map::new()));
+        let meta = self.map_mut().entry("metadata").or_insert_with(|| Value::Object(Map::new()));
         if !meta.is_object() {
             *meta = Value::Object(Map::new());
         }

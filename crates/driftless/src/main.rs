@@ -1,1 +1,156 @@
-fn main() {}
+//! The `driftless` command: parses arguments, calls the library crates, prints results and
+//! maps failures to exit codes (0 success, 1 a gate or check refused, 2 usage or input error,
+//! 3 a runtime failure outside the input).
+
+use std::io::{self, IsTerminal, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use driftless_engine::render::{RenderRequest, render};
+use driftless_plugin_host::{ErrorClass, Limits};
+
+/// driftless: a GitOps reconciler for Kubernetes. Renders, verifies and polices what is in
+/// Git before anything reaches a cluster; plugins run sandboxed as WebAssembly components.
+#[derive(Debug, Parser)]
+#[command(name = "driftless", version, about, long_about = None, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Render an application directory into Kubernetes objects, through a sandboxed renderer
+    /// plugin.
+    Render(RenderArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct RenderArgs {
+    /// The application's directory.
+    #[arg(long, value_name = "DIR")]
+    path: PathBuf,
+    /// The directory the renderer may read, containing --path [default: the top of the Git
+    /// work tree holding --path, else --path].
+    #[arg(long, value_name = "DIR")]
+    root: Option<PathBuf>,
+    /// The renderer: a built-in name (manifests) or the path of a .wasm component.
+    #[arg(long, value_name = "NAME|FILE.wasm", default_value = driftless_engine::render::DEFAULT_RENDERER)]
+    plugin: String,
+    /// Output format: a YAML stream, or a JSON array of objects.
+    #[arg(long, short, value_enum, default_value_t = RenderOutput::Yaml)]
+    output: RenderOutput,
+    #[command(flatten)]
+    limits: LimitArgs,
+}
+
+#[derive(Debug, clap::Args)]
+struct LimitArgs {
+    /// Wall-clock limit of one plugin call, e.g. 500ms, 2s.
+    #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = parse_duration)]
+    plugin_timeout: Duration,
+    /// Memory limit of one plugin instance, in MiB.
+    #[arg(long, value_name = "MIB", default_value_t = 256, value_parser = clap::value_parser!(u32).range(1..=4096))]
+    plugin_memory_mib: u32,
+}
+
+impl LimitArgs {
+    fn limits(&self) -> Limits {
+        Limits { timeout: self.plugin_timeout, memory: (self.plugin_memory_mib as usize) << 20 }
+    }
+}
+
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    let duration = humantime::parse_duration(text).map_err(|e| format!("{e} (use e.g. 500ms, 2s)"))?;
+    if duration.is_zero() {
+        return Err("must be greater than zero".into());
+    }
+    Ok(duration)
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum RenderOutput {
+    Yaml,
+    Json,
+}
+
+/// A failure, with the exit code it maps to.
+struct Failure {
+    code: u8,
+    error: anyhow::Error,
+}
+
+impl Failure {
+    fn new(class: ErrorClass, error: impl Into<anyhow::Error>) -> Self {
+        let code = match class {
+            ErrorClass::Input => 2,
+            ErrorClass::Runtime => 3,
+        };
+        Self { code, error: error.into() }
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing();
+    let result = match cli.command {
+        Command::Render(args) => run_render(&args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(failure) => {
+            eprintln!("error: {:#}", failure.error);
+            ExitCode::from(failure.code)
+        }
+    }
+}
+
+/// Logs go to stderr: readable on a terminal, JSON lines otherwise. `RUST_LOG` sets the
+/// level (default: warnings).
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(io::stderr);
+    if io::stderr().is_terminal() {
+        builder.init();
+    } else {
+        builder.json().init();
+    }
+}
+
+fn run_render(args: &RenderArgs) -> Result<(), Failure> {
+    let request = RenderRequest {
+        path: args.path.clone(),
+        root: args.root.clone(),
+        plugin: Some(args.plugin.clone()),
+        params: serde_json::Map::new(),
+        limits: args.limits.limits(),
+    };
+    let rendered = render(&request).map_err(|e| {
+        let class = e.class();
+        Failure::new(class, anyhow::Error::new(e).context(format!("render {}", args.path.display())))
+    })?;
+    let text = match args.output {
+        RenderOutput::Yaml => driftless_yaml::to_yaml_stream(rendered.objects.iter().map(|o| o.as_value())),
+        RenderOutput::Json => {
+            let mut text = serde_json::to_string_pretty(&rendered.objects)
+                .map_err(|e| Failure::new(ErrorClass::Runtime, e))?;
+            text.push('\n');
+            text
+        }
+    };
+    write_stdout(&text)
+}
+
+/// Write to stdout; a reader that went away (`| head`) is not an error.
+fn write_stdout(text: &str) -> Result<(), Failure> {
+    let mut stdout = io::stdout().lock();
+    match stdout.write_all(text.as_bytes()).and_then(|()| stdout.flush()) {
+        Err(e) if e.kind() != io::ErrorKind::BrokenPipe => {
+            Err(Failure::new(ErrorClass::Runtime, anyhow::Error::new(e).context("write to stdout")))
+        }
+        _ => Ok(()),
+    }
+}
