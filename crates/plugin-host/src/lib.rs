@@ -403,16 +403,22 @@ impl RendererPlugin {
             } else if e.downcast_ref::<Trap>() == Some(&Trap::Interrupt) {
                 PluginError::Timeout { plugin, limit: self.limits.timeout, elapsed }
             } else {
-                let detail = last_lines(&stderr, 5);
-                PluginError::Trap { plugin, message: format!("{e:#}"), stderr: detail }
+                // The trap itself; the wasm backtrace goes to the debug log.
+                tracing::debug!(plugin = %plugin, error = ?e, "plugin call failed");
+                let message = match e.downcast_ref::<Trap>() {
+                    Some(trap) => trap.to_string(),
+                    None => e.root_cause().to_string(),
+                };
+                PluginError::Trap { plugin, message, stderr: last_lines(&stderr, 5) }
             }
         })
     }
 }
 
-/// The last `n` lines of `text`: where a panic message is.
+/// The last `n` lines of `text`, where a panic message is, without Rust's backtrace hint.
 fn last_lines(text: &str, n: usize) -> String {
-    let lines: Vec<&str> = text.lines().collect();
+    let lines: Vec<&str> =
+        text.lines().filter(|l| !l.starts_with("note: run with `RUST_BACKTRACE=1`")).collect();
     lines[lines.len().saturating_sub(n)..].join("\n")
 }
 
