@@ -42,7 +42,8 @@ pub fn write_many_objects(dir: &Path, n: usize) {
         }
         file.push_str("---\n");
         if (i + 1) % 50 == 0 || i + 1 == n {
-            std::fs::write(dir.join(format!("objects-{:05}.yaml", i / 50)), &file).expect("write fixture file");
+            std::fs::write(dir.join(format!("objects-{:05}.yaml", i / 50)), &file)
+                .expect("write fixture file");
             file.clear();
         }
     }

@@ -77,9 +77,7 @@ impl Object {
                     return Err(ObjectError::WrongType { field: path, expected: "a string" });
                 }
             }
-            for (field, path) in
-                [("labels", "metadata.labels"), ("annotations", "metadata.annotations")]
-            {
+            for (field, path) in [("labels", "metadata.labels"), ("annotations", "metadata.annotations")] {
                 match meta.get(field) {
                     None | Some(Value::Null) => {}
                     Some(Value::Object(m)) if m.values().all(Value::is_string) => {}
@@ -282,11 +280,7 @@ impl GroupVersionKind {
     /// The `apiVersion` form: `group/version`, or `version` for the core group.
     #[must_use]
     pub fn api_version(&self) -> String {
-        if self.group.is_empty() {
-            self.version.clone()
-        } else {
-            format!("{}/{}", self.group, self.version)
-        }
+        if self.group.is_empty() { self.version.clone() } else { format!("{}/{}", self.group, self.version) }
     }
 }
 
@@ -402,9 +396,10 @@ mod tests {
             serde_json::to_value(&r).unwrap(),
             json!({"apiVersion": "apps/v1", "kind": "Deployment", "namespace": "shop", "name": "web"})
         );
-        let ns = Object::from_value(json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "a"}}))
-            .unwrap()
-            .object_ref();
+        let ns =
+            Object::from_value(json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "a"}}))
+                .unwrap()
+                .object_ref();
         assert_eq!(serde_json::to_value(&ns).unwrap()["namespace"], Value::Null);
         assert_eq!(ns.to_string(), "v1 Namespace a");
     }

@@ -330,12 +330,7 @@ pub struct SyncSpec {
 
 impl Default for SyncSpec {
     fn default() -> Self {
-        Self {
-            automated: None,
-            interval: default_interval(),
-            suspend: false,
-            ignore_differences: Vec::new(),
-        }
+        Self { automated: None, interval: default_interval(), suspend: false, ignore_differences: Vec::new() }
     }
 }
 
@@ -471,10 +466,7 @@ impl Application {
             ));
         }
         if self.kind != "Application" {
-            return Err(SpecError::invalid(
-                "kind",
-                format!("expected `Application`, found `{}`", self.kind),
-            ));
+            return Err(SpecError::invalid("kind", format!("expected `Application`, found `{}`", self.kind)));
         }
         // The app's state lives in ConfigMap `driftless-<name>`: the name must fit in it.
         check_dns_label("metadata.name", &self.metadata.name, 63 - "driftless-".len())?;
@@ -530,10 +522,7 @@ impl AppSpec {
                         return Err(SpecError::invalid(format!("{at}.issuer"), "must not be empty"));
                     }
                     if g.fulcio_roots.trim().is_empty() {
-                        return Err(SpecError::invalid(
-                            format!("{at}.fulcioRoots"),
-                            "must not be empty",
-                        ));
+                        return Err(SpecError::invalid(format!("{at}.fulcioRoots"), "must not be empty"));
                     }
                     if g.require_tlog && g.rekor.is_none() {
                         return Err(SpecError::invalid(
@@ -735,7 +724,11 @@ spec:
             ),
             ("issuer: \"https://accounts.example\"", "issuer: \"\"", "spec.verify.trust[2].gitsign.issuer"),
             (", rekor: {publicKeys: PEM}", "", "spec.verify.trust[2].gitsign.rekor"),
-            ("- ssh: {allowedSigners: \"dev@example.com ssh-ed25519 AAAA\"}", "- ssh: {}", "spec.verify.trust[1].ssh"),
+            (
+                "- ssh: {allowedSigners: \"dev@example.com ssh-ed25519 AAAA\"}",
+                "- ssh: {}",
+                "spec.verify.trust[1].ssh",
+            ),
             ("- gpg: {", "- pgp: {", "spec.verify.trust[0]"),
             ("enforcement: warn", "enforcement: block", "spec.policy.enforcement"),
             ("[/spec/replicas]", "[spec/replicas]", "spec.sync.ignoreDifferences[0].jsonPointers[0]"),

@@ -60,7 +60,10 @@ fn yaml_output_reads_back_identically_with_kubectl() {
     // kubectl reads our YAML (as a kustomize resource) and prints it back; same objects.
     let dir = tempfile::tempdir().unwrap();
     let yaml = driftless(&["render", "--path", "examples/guestbook"], &repo_root());
-    write_files(dir.path(), &[("all.yaml", &stdout(&yaml)), ("kustomization.yaml", "resources: [all.yaml]\n")]);
+    write_files(
+        dir.path(),
+        &[("all.yaml", &stdout(&yaml)), ("kustomization.yaml", "resources: [all.yaml]\n")],
+    );
     let kubectl = Command::new("kubectl").arg("kustomize").arg(dir.path()).output().unwrap();
     assert!(kubectl.status.success(), "{}", String::from_utf8_lossy(&kubectl.stderr));
     let theirs = driftless_yaml::parse_stream(&String::from_utf8(kubectl.stdout).unwrap()).unwrap();
@@ -76,8 +79,13 @@ fn yaml_output_reads_back_identically_with_kubectl() {
 fn malformed_yaml_exits_2_naming_file_and_line() {
     let repo = tempfile::tempdir().unwrap();
     std::fs::create_dir(repo.path().join(".git")).unwrap();
-    write_files(repo.path(), &[("apps/web/ok.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\n"),
-                               ("apps/web/broken.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: [unclosed\n")]);
+    write_files(
+        repo.path(),
+        &[
+            ("apps/web/ok.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\n"),
+            ("apps/web/broken.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: [unclosed\n"),
+        ],
+    );
     let out = driftless(&["render", "--path", "apps/web"], repo.path());
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     let err = stderr(&out);
@@ -90,10 +98,20 @@ fn malformed_yaml_exits_2_naming_file_and_line() {
 #[test]
 fn a_document_without_kind_exits_2_naming_file_and_line() {
     let dir = tempfile::tempdir().unwrap();
-    write_files(dir.path(), &[("a.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\n---\napiVersion: v1\nmetadata: {name: b}\n")]);
+    write_files(
+        dir.path(),
+        &[(
+            "a.yaml",
+            "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\n---\napiVersion: v1\nmetadata: {name: b}\n",
+        )],
+    );
     let out = driftless(&["render", "--path", "."], dir.path());
     assert_eq!(out.status.code(), Some(2));
-    assert!(stderr(&out).contains("a.yaml line 5: not a Kubernetes object: `kind` is missing"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("a.yaml line 5: not a Kubernetes object: `kind` is missing"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[test]
@@ -137,7 +155,10 @@ fn usage_and_input_errors_exit_2() {
         (&["render"], "--path"),
         (&["render", "--path", ".", "--output", "xml"], "invalid value 'xml'"),
         (&["render", "--path", "does-not-exist"], "does-not-exist"),
-        (&["render", "--path", ".", "--plugin", "helmish"], "unknown renderer `helmish`: built-in renderers are manifests"),
+        (
+            &["render", "--path", ".", "--plugin", "helmish"],
+            "unknown renderer `helmish`: built-in renderers are manifests",
+        ),
         (&["render", "--path", ".", "--plugin", "missing.wasm"], "plugin missing.wasm"),
         (&["render", "--path", ".", "--root", "sub"], "sub"),
         (&["render", "--path", ".", "--plugin-timeout", "0s"], "greater than zero"),

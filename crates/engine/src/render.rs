@@ -71,7 +71,9 @@ pub enum RenderError {
         path: PathBuf,
     },
     /// No built-in renderer has that name.
-    #[error("unknown renderer `{name}`: built-in renderers are {available}; or give the path of a .wasm component")]
+    #[error(
+        "unknown renderer `{name}`: built-in renderers are {available}; or give the path of a .wasm component"
+    )]
     UnknownPlugin {
         /// The name asked for.
         name: String,
@@ -122,13 +124,19 @@ pub fn render(request: &RenderRequest) -> Result<Rendered, RenderError> {
     let host = PluginHost::new(request.limits)?;
     let plugin = if is_plugin_file(plugin_name) {
         let file = PathBuf::from(plugin_name);
-        let wasm = std::fs::read(&file).map_err(|source| RenderError::PluginFile { path: file.clone(), source })?;
+        let wasm =
+            std::fs::read(&file).map_err(|source| RenderError::PluginFile { path: file.clone(), source })?;
         host.load_renderer(&file.display().to_string(), &wasm)?
     } else {
-        let builtin = driftless_plugins_builtin::get(plugin_name).ok_or_else(|| RenderError::UnknownPlugin {
-            name: plugin_name.to_owned(),
-            available: driftless_plugins_builtin::ALL.iter().map(|p| p.name).collect::<Vec<_>>().join(", "),
-        })?;
+        let builtin =
+            driftless_plugins_builtin::get(plugin_name).ok_or_else(|| RenderError::UnknownPlugin {
+                name: plugin_name.to_owned(),
+                available: driftless_plugins_builtin::ALL
+                    .iter()
+                    .map(|p| p.name)
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            })?;
         host.load_renderer(builtin.name, builtin.wasm)?
     };
     let objects = plugin.render(&root, &relative, &request.params)?;
@@ -142,8 +150,8 @@ fn is_plugin_file(name: &str) -> bool {
 }
 
 fn canonical_dir(path: &Path) -> Result<PathBuf, RenderError> {
-    let canonical =
-        std::fs::canonicalize(path).map_err(|source| RenderError::Path { path: path.to_path_buf(), source })?;
+    let canonical = std::fs::canonicalize(path)
+        .map_err(|source| RenderError::Path { path: path.to_path_buf(), source })?;
     if !canonical.is_dir() {
         return Err(RenderError::NotADirectory { path: path.to_path_buf() });
     }
@@ -163,9 +171,8 @@ fn relative_path(path: &Path, root: &Path) -> Result<String, RenderError> {
     let mut parts = Vec::new();
     for component in rest.components() {
         match component {
-            Component::Normal(part) => parts.push(
-                part.to_str().ok_or_else(|| RenderError::NonUtf8Path { path: path.to_path_buf() })?,
-            ),
+            Component::Normal(part) => parts
+                .push(part.to_str().ok_or_else(|| RenderError::NonUtf8Path { path: path.to_path_buf() })?),
             _ => return Err(outside()),
         }
     }

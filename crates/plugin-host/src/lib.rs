@@ -123,7 +123,8 @@ impl PluginHost {
     /// for capabilities a renderer is not granted; call errors from `metadata`.
     pub fn load_renderer(&self, label: &str, wasm: &[u8]) -> Result<RendererPlugin, PluginError> {
         let started = Instant::now();
-        let invalid = |e: wasmtime::Error| PluginError::Invalid { plugin: label.to_owned(), reason: format!("{e:#}") };
+        let invalid =
+            |e: wasmtime::Error| PluginError::Invalid { plugin: label.to_owned(), reason: format!("{e:#}") };
         let component = Component::new(&self.engine, wasm).map_err(invalid)?;
         let pre = self.linker.instantiate_pre(&component).map_err(invalid)?;
         let pre = bindings::RendererPre::new(pre).map_err(invalid)?;
@@ -140,13 +141,11 @@ impl PluginHost {
             engine: self.engine.clone(),
             limits: self.limits,
         };
-        let metadata = plugin.call(None, |bindings, store| bindings.driftless_plugin_plugin().call_metadata(store))?;
+        let metadata =
+            plugin.call(None, |bindings, store| bindings.driftless_plugin_plugin().call_metadata(store))?;
         check_metadata(label, &metadata)?;
-        plugin.metadata = PluginMetadata {
-            name: metadata.name,
-            version: metadata.version,
-            contract: metadata.contract,
-        };
+        plugin.metadata =
+            PluginMetadata { name: metadata.name, version: metadata.version, contract: metadata.contract };
         tracing::debug!(
             plugin = %plugin.metadata.name,
             version = %plugin.metadata.version,
@@ -330,7 +329,12 @@ impl RendererPlugin {
     /// names); [`PluginError::Timeout`], [`PluginError::MemoryLimit`] or [`PluginError::Trap`]
     /// when it misbehaves; [`PluginError::BadOutput`] when what it returns is not Kubernetes
     /// objects; [`PluginError::Host`] when `root` cannot be opened.
-    pub fn render(&self, root: &Path, path: &str, params: &Map<String, Value>) -> Result<Vec<Object>, PluginError> {
+    pub fn render(
+        &self,
+        root: &Path,
+        path: &str,
+        params: &Map<String, Value>,
+    ) -> Result<Vec<Object>, PluginError> {
         let request = bindings::exports::driftless::plugin::render::RenderRequest {
             root: GUEST_ROOT.to_owned(),
             path: path.to_owned(),
@@ -349,7 +353,11 @@ impl RendererPlugin {
             .into_iter()
             .enumerate()
             .map(|(index, text)| {
-                let bad = |reason: String| PluginError::BadOutput { plugin: self.metadata.name.clone(), index, reason };
+                let bad = |reason: String| PluginError::BadOutput {
+                    plugin: self.metadata.name.clone(),
+                    index,
+                    reason,
+                };
                 let value: Value = serde_json::from_str(&text).map_err(|e| bad(format!("not JSON: {e}")))?;
                 Object::from_value(value).map_err(|e| bad(e.to_string()))
             })
@@ -388,10 +396,7 @@ impl RendererPlugin {
         store.set_epoch_deadline(u64::try_from(ticks).unwrap_or(u64::MAX));
 
         let started = Instant::now();
-        let result = self
-            .pre
-            .instantiate(&mut store)
-            .and_then(|bindings| f(&bindings, &mut store));
+        let result = self.pre.instantiate(&mut store).and_then(|bindings| f(&bindings, &mut store));
         let elapsed = started.elapsed();
         result.map_err(|e| {
             let stderr = String::from_utf8_lossy(&stderr.contents()).trim().to_owned();

@@ -112,7 +112,10 @@ fn nothing_outside_the_render_root_is_reachable() {
 fn output_that_is_not_objects_is_refused_naming_the_plugin() {
     let err = hostile_render("garbage").unwrap_err();
     assert!(matches!(err, PluginError::BadOutput { index: 0, .. }), "{err}");
-    assert!(err.to_string().starts_with("plugin hostile returned an invalid object (item 0): not JSON"), "{err}");
+    assert!(
+        err.to_string().starts_with("plugin hostile returned an invalid object (item 0): not JSON"),
+        "{err}"
+    );
     let err = hostile_render("not-object").unwrap_err();
     assert!(err.to_string().contains("expected an object"), "{err}");
     assert_eq!(err.class(), ErrorClass::Runtime);

@@ -32,12 +32,16 @@ pub fn build_plugins(plugins: &[Plugin]) -> Vec<PathBuf> {
     let manifest_dir = PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").expect("CARGO_MANIFEST_DIR"));
     let out_dir = PathBuf::from(env::var_os("OUT_DIR").expect("OUT_DIR"));
     let workspace = find_workspace_root(&manifest_dir);
-    let target_dir = outer_target_dir(&out_dir).unwrap_or_else(|| workspace.join("target")).join("wasm-plugins");
+    let target_dir =
+        outer_target_dir(&out_dir).unwrap_or_else(|| workspace.join("target")).join("wasm-plugins");
 
-    for watched in ["Cargo.toml", "Cargo.lock", "sdk", "plugins", "crates/core", "crates/yaml", "tests/plugins"] {
+    for watched in
+        ["Cargo.toml", "Cargo.lock", "sdk", "plugins", "crates/core", "crates/yaml", "tests/plugins"]
+    {
         println!("cargo:rerun-if-changed={}", workspace.join(watched).display());
     }
 
+    ensure_target_installed();
     let cargo = env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut cmd = Command::new(cargo);
     cmd.current_dir(&workspace)
@@ -90,12 +94,40 @@ pub fn build_plugins(plugins: &[Plugin]) -> Vec<PathBuf> {
         .collect()
 }
 
+/// Install the wasm target through rustup when the toolchain lacks it, so that `cargo build`
+/// works on a fresh machine (rustup does not add a `rust-toolchain.toml` target to a toolchain
+/// that is already installed).
+fn ensure_target_installed() {
+    let rustc = env::var_os("RUSTC").unwrap_or_else(|| "rustc".into());
+    let sysroot = Command::new(rustc)
+        .args(["--print", "sysroot"])
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| PathBuf::from(String::from_utf8_lossy(&o.stdout).trim()));
+    let Some(sysroot) = sysroot else { return };
+    if sysroot.join("lib/rustlib").join(TARGET).is_dir() {
+        return;
+    }
+    let mut rustup = Command::new("rustup");
+    rustup.args(["target", "add", TARGET]);
+    if let Some(toolchain) = env::var_os("RUSTUP_TOOLCHAIN") {
+        rustup.arg("--toolchain").arg(toolchain);
+    }
+    match rustup.output() {
+        Ok(o) if o.status.success() => {
+            println!("cargo:warning=installed the {TARGET} target with rustup to build the plugins");
+        }
+        // The nested build below fails with a hint.
+        _ => println!("cargo:warning=the {TARGET} target is missing and rustup could not add it"),
+    }
+}
+
 /// Copy unless the destination already has the same bytes, so that dependants are not rebuilt
 /// for nothing.
 #[allow(clippy::panic)]
 fn copy_if_changed(from: &Path, to: &Path) {
-    let new = std::fs::read(from)
-        .unwrap_or_else(|e| panic!("read the built plugin {}: {e}", from.display()));
+    let new = std::fs::read(from).unwrap_or_else(|e| panic!("read the built plugin {}: {e}", from.display()));
     if std::fs::read(to).ok().as_deref() != Some(new.as_slice()) {
         std::fs::write(to, &new).unwrap_or_else(|e| panic!("write {}: {e}", to.display()));
     }

@@ -170,10 +170,9 @@ fn write_double_quoted(out: &mut String, s: &str) {
 /// YAML 1.1 or 1.2 reader (kubectl uses both)?
 fn reads_as_other_type(s: &str) -> bool {
     const WORDS: &[&str] = &[
-        "", "~", "null", "Null", "NULL", "true", "True", "TRUE", "false", "False", "FALSE", "y",
-        "Y", "yes", "Yes", "YES", "n", "N", "no", "No", "NO", "on", "On", "ON", "off", "Off",
-        "OFF", ".inf", ".Inf", ".INF", "-.inf", "-.Inf", "-.INF", "+.inf", ".nan", ".NaN",
-        ".NAN", "<<", "=",
+        "", "~", "null", "Null", "NULL", "true", "True", "TRUE", "false", "False", "FALSE", "y", "Y", "yes",
+        "Yes", "YES", "n", "N", "no", "No", "NO", "on", "On", "ON", "off", "Off", "OFF", ".inf", ".Inf",
+        ".INF", "-.inf", "-.Inf", "-.INF", "+.inf", ".nan", ".NaN", ".NAN", "<<", "=",
     ];
     if WORDS.contains(&s) {
         return true;
@@ -196,7 +195,8 @@ fn reads_as_other_type(s: &str) -> bool {
 }
 
 fn is_sexagesimal(s: &str) -> bool {
-    s.contains(':') && s.split(':').all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit() || c == '.'))
+    s.contains(':')
+        && s.split(':').all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit() || c == '.'))
 }
 
 fn plain_allowed(s: &str) -> bool {
@@ -206,8 +206,8 @@ fn plain_allowed(s: &str) -> bool {
     let second = s.chars().nth(1);
     let starts_badly = match first {
         '-' | '?' | ':' => second.is_none_or(|c| c == ' '),
-        ',' | '[' | ']' | '{' | '}' | '#' | '&' | '*' | '!' | '|' | '>' | '\'' | '"' | '%'
-        | '@' | '`' | ' ' => true,
+        ',' | '[' | ']' | '{' | '}' | '#' | '&' | '*' | '!' | '|' | '>' | '\'' | '"' | '%' | '@' | '`'
+        | ' ' => true,
         _ => false,
     };
     !starts_badly

@@ -76,11 +76,7 @@ struct Loader {
 }
 
 fn error_at(span: Span, message: impl Into<String>) -> YamlError {
-    YamlError {
-        line: span.start.line(),
-        column: span.start.col() + 1,
-        message: message.into(),
-    }
+    YamlError { line: span.start.line(), column: span.start.col() + 1, message: message.into() }
 }
 
 fn node_count(value: &Value) -> usize {
@@ -136,9 +132,7 @@ fn resolve_scalar(
 
 fn is_legacy_octal(text: &str) -> bool {
     let digits = text.strip_prefix(['-', '+']).unwrap_or(text);
-    digits.len() > 1
-        && digits.starts_with('0')
-        && digits.bytes().all(|b| (b'0'..=b'7').contains(&b))
+    digits.len() > 1 && digits.starts_with('0') && digits.bytes().all(|b| (b'0'..=b'7').contains(&b))
 }
 
 impl Loader {
@@ -201,10 +195,9 @@ impl Loader {
                             _ => None,
                         }));
                     }
-                    _ => self.fail(error_at(
-                        span,
-                        "the merge key `<<` needs a mapping or a list of mappings",
-                    )),
+                    _ => {
+                        self.fail(error_at(span, "the merge key `<<` needs a mapping or a list of mappings"))
+                    }
                 },
                 Some((name, false)) => {
                     map.insert(name, value);
@@ -369,7 +362,7 @@ mod tests {
         let mut text = String::from("a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
         for i in 1..10 {
             let prev = format!("*a{}", i - 1);
-            let items = vec![prev.as_str(); 10].join(", ");
+            let items = [prev.as_str(); 10].join(", ");
             text.push_str(&format!("a{i}: &a{i} [{items}]\n"));
         }
         let err = parse_stream(&text).unwrap_err();

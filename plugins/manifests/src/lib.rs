@@ -33,8 +33,8 @@ impl Renderer for Manifests {
             let shown = request.display_path(&relative);
             let bytes = std::fs::read(dir.join(&relative))
                 .map_err(|e| RenderError::in_file(&shown, format!("cannot read: {e}")))?;
-            let text = String::from_utf8(bytes)
-                .map_err(|_| RenderError::in_file(&shown, "not valid UTF-8 text"))?;
+            let text =
+                String::from_utf8(bytes).map_err(|_| RenderError::in_file(&shown, "not valid UTF-8 text"))?;
             parse_file(&shown, &text, relative.ends_with(".json"), &mut objects)?;
         }
         Ok(objects)
@@ -62,7 +62,8 @@ fn collect(
     let entries = std::fs::read_dir(dir)
         .map_err(|e| RenderError::in_file(shown(), format!("cannot read directory: {e}")))?;
     for entry in entries {
-        let entry = entry.map_err(|e| RenderError::in_file(shown(), format!("cannot read directory: {e}")))?;
+        let entry =
+            entry.map_err(|e| RenderError::in_file(shown(), format!("cannot read directory: {e}")))?;
         let Some(name) = entry.file_name().to_str().map(str::to_owned) else {
             return Err(RenderError::in_file(shown(), "a file name is not valid UTF-8"));
         };
@@ -179,7 +180,8 @@ mod tests {
 
     #[test]
     fn a_document_without_kind_names_file_and_line() {
-        let text = format!("{}---\n# comment\napiVersion: v1\nmetadata: {{name: x}}\n", CM.replace("NAME", "ok"));
+        let text =
+            format!("{}---\n# comment\napiVersion: v1\nmetadata: {{name: x}}\n", CM.replace("NAME", "ok"));
         let err = render(&[("dir/bad.yaml", &text)]).unwrap_err();
         assert_eq!(err.file.as_deref(), Some("app/dir/bad.yaml"));
         assert_eq!(err.line, Some(6));

@@ -103,9 +103,7 @@ pub fn __metadata(name: &str, version: &str) -> wit::PluginMetadata {
 }
 
 #[doc(hidden)]
-pub fn __render<R: Renderer>(
-    request: wit_render::RenderRequest,
-) -> Result<Vec<String>, wit::InputError> {
+pub fn __render<R: Renderer>(request: wit_render::RenderRequest) -> Result<Vec<String>, wit::InputError> {
     let to_wit = |e: RenderError| wit::InputError { message: e.message, file: e.file, line: e.line };
     let params = match request.params.trim() {
         "" => Map::new(),

@@ -19,7 +19,8 @@ use driftless_plugin_sdk::{Object, log};
 pub struct Hostile;
 
 fn configmap(data: Map<String, Value>) -> Result<Vec<Object>, RenderError> {
-    let value = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "hostile"}, "data": data});
+    let value =
+        json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "hostile"}, "data": data});
     Ok(vec![Object::from_value(value).map_err(|e| RenderError::new(e.to_string()))?])
 }
 
@@ -61,16 +62,13 @@ impl Renderer for Hostile {
                 let parent = request.root.join("..").join("..").join("etc").join("passwd");
                 data.insert("parent".into(), outcome(std::fs::read(parent)));
                 data.insert("symlink".into(), outcome(std::fs::read(request.app_dir().join("escape"))));
-                data.insert(
-                    "write".into(),
-                    outcome(std::fs::write(request.app_dir().join("written"), b"x")),
-                );
+                data.insert("write".into(), outcome(std::fs::write(request.app_dir().join("written"), b"x")));
                 data.insert("env".into(), Value::String(std::env::vars().count().to_string()));
+                data.insert("tcp".into(), outcome(std::net::TcpStream::connect(("127.0.0.1", 9))));
                 data.insert(
-                    "tcp".into(),
-                    outcome(std::net::TcpStream::connect(("127.0.0.1", 9))),
+                    "dns".into(),
+                    outcome(std::net::ToSocketAddrs::to_socket_addrs(&("localhost", 80))),
                 );
-                data.insert("dns".into(), outcome(std::net::ToSocketAddrs::to_socket_addrs(&("localhost", 80))));
                 configmap(data)
             }
             "log" => {
@@ -90,9 +88,9 @@ impl Renderer for Hostile {
 /// can hand the host text that is not a Kubernetes object, as a hostile plugin could.
 #[cfg(target_arch = "wasm32")]
 mod export {
-    use driftless_plugin_sdk::bindings::renderer as b;
     use b::driftless::plugin::types::{InputError, PluginMetadata};
     use b::exports::driftless::plugin::render::RenderRequest;
+    use driftless_plugin_sdk::bindings::renderer as b;
 
     struct Raw;
 
