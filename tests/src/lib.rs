@@ -6,6 +6,15 @@ use std::path::Path;
 /// The hostile renderer component (see `tests/plugins/hostile`), compiled for this build.
 pub const HOSTILE_PLUGIN: &str = env!("DRIFTLESS_TEST_PLUGIN_HOSTILE");
 
+/// A health plugin asking for outbound HTTP, which health plugins are never granted.
+pub const GREEDY_PLUGIN: &str = env!("DRIFTLESS_TEST_PLUGIN_GREEDY");
+
+/// A policy plugin written with the SDK: no `latest` image tags.
+pub const NO_LATEST_PLUGIN: &str = env!("DRIFTLESS_TEST_PLUGIN_NO_LATEST");
+
+/// A health plugin built for contract 0.2.0.
+pub const FUTURE_PLUGIN: &str = env!("DRIFTLESS_TEST_PLUGIN_FUTURE");
+
 /// Write `files` (path relative to `root`, contents) under `root`, creating directories.
 ///
 /// # Panics

@@ -1,33 +1,44 @@
 //! The plugin host: runs driftless plugins (WebAssembly components) in a sandbox.
 //!
 //! A plugin gets nothing ambient. A renderer sees one directory, the render root, read-only at
-//! [`GUEST_ROOT`]; no other files, no environment variables, no network, no stdout (its stderr
-//! is kept, bounded, to explain a crash). Every call runs under a wall-clock deadline enforced
-//! with epochs that a background thread really ticks, and every store has a memory cap. A plugin
-//! that traps, loops or over-allocates fails its own call with an error naming it; the host and
-//! other plugins carry on.
+//! [`GUEST_ROOT`]; health and policy plugins see no files at all. No environment variables, no
+//! network, no stdout (stderr is kept, bounded, to explain a crash). Every call runs under a
+//! wall-clock deadline enforced with epochs that a background thread really ticks, and every
+//! store has a memory cap. A plugin that traps, loops or over-allocates fails its own call
+//! with an error naming it; the host and other plugins carry on.
 //!
-//! Components are compiled once per [`PluginHost::load_renderer`] and instantiated from an
-//! `InstancePre` with a fresh `Store` per call.
+//! Components are compiled once per content hash (kept in memory, and on disk as precompiled
+//! artifacts when a cache directory is configured), checked through their `metadata` function
+//! (kind, contract version, capabilities), pre-linked into an `InstancePre`, and instantiated
+//! in a fresh `Store` for every call — one call per batch of objects.
 //!
-//! Entry points: [`PluginHost::new`], [`PluginHost::load_renderer`], [`RendererPlugin::render`].
-//! Only the renderer world is hosted so far.
+//! Entry points: [`PluginHost::new`], then [`PluginHost::load_renderer`] /
+//! [`PluginHost::load_health`] / [`PluginHost::load_policy`], and [`PluginHost::inspect`].
+//! Secret backends (their world is in the contract) are not hosted yet.
 
+mod cache;
 mod error;
+mod health;
+mod inspect;
+mod policy;
+mod renderer;
+mod sandbox;
 mod ticker;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use driftless_core::Object;
-use serde_json::{Map, Value};
-use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
-use wasmtime::{Config, Engine, ResourceLimiter, Store, Trap};
-use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
-use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxView, WasiView};
+use wasmtime::component::{Component, HasSelf, InstancePre, Linker};
+use wasmtime::{Config, Engine};
 
+pub use cache::CacheOutcome;
 pub use error::{ErrorClass, PluginError};
+pub use health::{Health, HealthPlugin, HealthStatus};
+pub use inspect::Inspection;
+pub use policy::{Decision, Operation, PolicyPlugin, Review, Violation};
+pub use renderer::RendererPlugin;
+use sandbox::State;
 use ticker::EpochTicker;
 
 /// The contract version this host implements: the version of the `driftless:plugin` WIT
@@ -37,16 +48,53 @@ pub const CONTRACT_VERSION: &str = "0.1.0";
 /// Where a renderer finds the render root inside its sandbox.
 pub const GUEST_ROOT: &str = "/src";
 
-/// Bindings generated from `sdk/wit`.
+/// Bindings generated from `sdk/wit`, one module per world, sharing the types and host
+/// interfaces.
 #[allow(missing_docs, clippy::all)]
-mod bindings {
-    wasmtime::component::bindgen!({
-        path: "../../sdk/wit",
-        world: "driftless:plugin/renderer",
-    });
+pub(crate) mod bindings {
+    pub mod base {
+        wasmtime::component::bindgen!({
+            path: "../../sdk/wit",
+            world: "driftless:plugin/plugin-base",
+        });
+    }
+    pub use base::driftless::plugin::{host, types};
+
+    pub mod renderer {
+        wasmtime::component::bindgen!({
+            path: "../../sdk/wit",
+            world: "driftless:plugin/renderer",
+            with: {
+                "driftless:plugin/types": crate::bindings::types,
+                "driftless:plugin/host": crate::bindings::host,
+            },
+        });
+    }
+
+    pub mod health {
+        wasmtime::component::bindgen!({
+            path: "../../sdk/wit",
+            world: "driftless:plugin/health",
+            with: {
+                "driftless:plugin/types": crate::bindings::types,
+                "driftless:plugin/host": crate::bindings::host,
+            },
+        });
+    }
+
+    pub mod policy {
+        wasmtime::component::bindgen!({
+            path: "../../sdk/wit",
+            world: "driftless:plugin/policy",
+            with: {
+                "driftless:plugin/types": crate::bindings::types,
+                "driftless:plugin/host": crate::bindings::host,
+            },
+        });
+    }
 }
 
-use bindings::driftless::plugin::{host as wit_host, types as wit_types};
+use bindings::types as wit;
 
 /// Limits every plugin call runs under.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -63,23 +111,94 @@ impl Default for Limits {
     }
 }
 
-/// How often the epoch advances: the granularity of deadlines.
-const EPOCH_TICK: Duration = Duration::from_millis(10);
+/// The kinds of plugin.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PluginKind {
+    /// Renders a checkout into objects.
+    Renderer,
+    /// Assesses the health of live objects.
+    Health,
+    /// Resolves secret references.
+    SecretBackend,
+    /// Judges objects before they are applied.
+    Policy,
+}
 
-/// Most bytes of a plugin's stderr kept for error messages.
-const STDERR_CAPACITY: usize = 64 << 10;
+impl std::fmt::Display for PluginKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            PluginKind::Renderer => "renderer",
+            PluginKind::Health => "health",
+            PluginKind::SecretBackend => "secret-backend",
+            PluginKind::Policy => "policy",
+        })
+    }
+}
 
-/// Most log lines one call may write; later lines are dropped, with one warning.
-const MAX_LOG_LINES: u32 = 1_000;
+/// A capability a plugin asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Capability {
+    /// Read the checkout (renderers).
+    CheckoutRead,
+    /// Outbound HTTP(S) to one host.
+    OutboundHttp(String),
+}
 
-/// Longest log line kept, in bytes.
-const MAX_LOG_LINE: usize = 4 << 10;
+impl std::fmt::Display for Capability {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Capability::CheckoutRead => f.write_str("checkout-read"),
+            Capability::OutboundHttp(host) => write!(f, "outbound-http({host})"),
+        }
+    }
+}
 
-/// Runs plugins. One per process is enough: it owns the compiler and the epoch ticker.
+/// What a plugin says about itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PluginMetadata {
+    /// Its name.
+    pub name: String,
+    /// Its kind.
+    pub kind: PluginKind,
+    /// Its own version.
+    pub version: String,
+    /// The contract version it was built for.
+    pub contract: String,
+    /// What it asks for.
+    pub capabilities: Vec<Capability>,
+}
+
+impl From<wit::PluginMetadata> for PluginMetadata {
+    fn from(m: wit::PluginMetadata) -> Self {
+        Self {
+            name: m.name,
+            kind: match m.kind {
+                wit::PluginKind::Renderer => PluginKind::Renderer,
+                wit::PluginKind::Health => PluginKind::Health,
+                wit::PluginKind::SecretBackend => PluginKind::SecretBackend,
+                wit::PluginKind::Policy => PluginKind::Policy,
+            },
+            version: m.version,
+            contract: m.contract,
+            capabilities: m
+                .capabilities
+                .into_iter()
+                .map(|c| match c {
+                    wit::Capability::CheckoutRead => Capability::CheckoutRead,
+                    wit::Capability::OutboundHttp(host) => Capability::OutboundHttp(host),
+                })
+                .collect(),
+        }
+    }
+}
+
+/// Runs plugins. One per process is enough: it owns the compiler, the compiled-component cache
+/// and the epoch ticker.
 pub struct PluginHost {
     engine: Engine,
     linker: Arc<Linker<State>>,
     limits: Limits,
+    cache: cache::SharedCache,
     _ticker: EpochTicker,
 }
 
@@ -89,22 +208,67 @@ impl std::fmt::Debug for PluginHost {
     }
 }
 
+/// A component compiled, linked and checked, before it is wrapped as its kind.
+pub(crate) struct Loaded {
+    pub(crate) label: String,
+    pub(crate) metadata: PluginMetadata,
+    pub(crate) pre: InstancePre<State>,
+    pub(crate) engine: Engine,
+    pub(crate) limits: Limits,
+    pub(crate) hash: String,
+}
+
+impl Loaded {
+    /// Run one sandboxed call; see [`sandbox::call`].
+    pub(crate) fn call<B, R>(
+        &self,
+        root: Option<&Path>,
+        instantiate: impl FnOnce(&mut wasmtime::Store<State>) -> wasmtime::Result<B>,
+        f: impl FnOnce(&B, &mut wasmtime::Store<State>) -> wasmtime::Result<R>,
+    ) -> Result<R, PluginError> {
+        sandbox::call(&self.engine, &self.metadata.name, self.limits, root, instantiate, f)
+    }
+}
+
 impl PluginHost {
-    /// A host whose plugin calls run under `limits`.
+    /// A host whose plugin calls run under `limits`, with no on-disk cache.
     ///
     /// # Errors
     /// [`PluginError::Host`] when the WebAssembly engine cannot be set up.
     pub fn new(limits: Limits) -> Result<Self, PluginError> {
+        Self::with_cache(limits, None)
+    }
+
+    /// A host that also keeps precompiled components in `cache_dir` (created, mode 0700), so a
+    /// restart does not compile again. A directory other users can write to is not used.
+    ///
+    /// # Errors
+    /// [`PluginError::Host`] when the WebAssembly engine cannot be set up.
+    pub fn with_cache(limits: Limits, cache_dir: Option<&Path>) -> Result<Self, PluginError> {
+        let host_err = |e: wasmtime::Error| PluginError::Host(format!("{e:#}"));
         let mut config = Config::new();
         config.wasm_component_model(true).epoch_interruption(true).max_wasm_stack(1 << 20);
-        let engine = Engine::new(&config).map_err(|e| PluginError::Host(format!("{e:#}")))?;
+        let engine = Engine::new(&config).map_err(host_err)?;
         let mut linker = Linker::new(&engine);
-        wasmtime_wasi::p2::add_to_linker_sync(&mut linker)
-            .map_err(|e| PluginError::Host(format!("{e:#}")))?;
-        wit_host::add_to_linker::<State, HasSelf<State>>(&mut linker, |s| s)
-            .map_err(|e| PluginError::Host(format!("{e:#}")))?;
-        let ticker = EpochTicker::start(engine.clone(), EPOCH_TICK);
-        Ok(Self { engine, linker: Arc::new(linker), limits, _ticker: ticker })
+        wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(host_err)?;
+        bindings::host::add_to_linker::<State, HasSelf<State>>(&mut linker, |s| s).map_err(host_err)?;
+        bindings::types::add_to_linker::<State, HasSelf<State>>(&mut linker, |s| s).map_err(host_err)?;
+        let cache = Arc::new(cache::ComponentCache::new(&engine, cache_dir));
+        let ticker = EpochTicker::start(engine.clone(), sandbox::EPOCH_TICK);
+        Ok(Self { engine, linker: Arc::new(linker), limits, cache, _ticker: ticker })
+    }
+
+    /// The default on-disk cache directory: `$DRIFTLESS_CACHE_DIR`, else
+    /// `$XDG_CACHE_HOME/driftless/plugins`, else `~/.cache/driftless/plugins`.
+    #[must_use]
+    pub fn default_cache_dir() -> Option<PathBuf> {
+        if let Some(dir) = std::env::var_os("DRIFTLESS_CACHE_DIR") {
+            return Some(PathBuf::from(dir));
+        }
+        let base = std::env::var_os("XDG_CACHE_HOME")
+            .map(PathBuf::from)
+            .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".cache")))?;
+        Some(base.join("driftless").join("plugins"))
     }
 
     /// The limits plugin calls run under.
@@ -113,56 +277,91 @@ impl PluginHost {
         self.limits
     }
 
-    /// Compile and check a renderer plugin. `label` names the plugin in errors until its own
-    /// metadata is read (a built-in name or the file's path).
+    /// Compile (or fetch from the cache), link, and read the metadata of a component.
+    fn compile(&self, label: &str, wasm: &[u8]) -> Result<(Component, InstancePre<State>, String, CacheOutcome), PluginError> {
+        let invalid = |e: wasmtime::Error| PluginError::Invalid { plugin: label.to_owned(), reason: format!("{e:#}") };
+        let hash = cache::content_hash(wasm);
+        let (component, outcome) = self.cache.get(&self.engine, &hash, wasm).map_err(invalid)?;
+        let pre = self.linker.instantiate_pre(&component).map_err(invalid)?;
+        Ok((component, pre, hash, outcome))
+    }
+
+    fn read_metadata(&self, label: &str, pre: &InstancePre<State>) -> Result<PluginMetadata, PluginError> {
+        let base = bindings::base::PluginBasePre::new(pre.clone())
+            .map_err(|e| PluginError::Invalid { plugin: label.to_owned(), reason: format!("{e:#}") })?;
+        let metadata = sandbox::call(
+            &self.engine,
+            label,
+            self.limits,
+            None,
+            |store| base.instantiate(store),
+            |bindings, store| bindings.call_metadata(store),
+        )?;
+        Ok(metadata.into())
+    }
+
+    /// Load a component as a plugin of `kind`, granted `grants`.
+    fn load(&self, label: &str, wasm: &[u8], kind: PluginKind, grants: &[Capability]) -> Result<Loaded, PluginError> {
+        let started = Instant::now();
+        let (_component, pre, hash, outcome) = self.compile(label, wasm)?;
+        let compiled = started.elapsed();
+        let metadata = self.read_metadata(label, &pre)?;
+        check_metadata(label, &metadata, kind, grants)?;
+        tracing::debug!(
+            plugin = %metadata.name,
+            version = %metadata.version,
+            cache = ?outcome,
+            compile_ms = compiled.as_secs_f64() * 1e3,
+            "loaded {kind} plugin"
+        );
+        Ok(Loaded { label: label.to_owned(), metadata, pre, engine: self.engine.clone(), limits: self.limits, hash })
+    }
+
+    /// Load a renderer. `label` names the plugin in errors until its own metadata is read (a
+    /// built-in name or the file's path). Renderers are granted `checkout-read` only.
     ///
     /// # Errors
-    /// [`PluginError::Invalid`] when the bytes are not a component, do not implement the
-    /// renderer world, or import what the host does not offer; [`PluginError::Refused`] when
-    /// its metadata says it is not a renderer, was built for another contract version, or asks
-    /// for capabilities a renderer is not granted; call errors from `metadata`.
+    /// [`PluginError::Invalid`] when the bytes are not a component implementing the renderer
+    /// world with imports the host offers; [`PluginError::Refused`] when its metadata says it
+    /// is another kind, was built for another contract version, or asks for more than it is
+    /// granted; call errors from `metadata`.
     pub fn load_renderer(&self, label: &str, wasm: &[u8]) -> Result<RendererPlugin, PluginError> {
-        let started = Instant::now();
-        let invalid =
-            |e: wasmtime::Error| PluginError::Invalid { plugin: label.to_owned(), reason: format!("{e:#}") };
-        let component = Component::new(&self.engine, wasm).map_err(invalid)?;
-        let pre = self.linker.instantiate_pre(&component).map_err(invalid)?;
-        let pre = bindings::RendererPre::new(pre).map_err(invalid)?;
-        let compiled = started.elapsed();
+        let loaded = self.load(label, wasm, PluginKind::Renderer, &[Capability::CheckoutRead])?;
+        RendererPlugin::new(loaded)
+    }
 
-        let mut plugin = RendererPlugin {
-            label: label.to_owned(),
-            metadata: PluginMetadata {
-                name: label.to_owned(),
-                version: String::new(),
-                contract: String::new(),
-            },
-            pre,
-            engine: self.engine.clone(),
-            limits: self.limits,
-        };
-        let metadata =
-            plugin.call(None, |bindings, store| bindings.driftless_plugin_plugin().call_metadata(store))?;
-        check_metadata(label, &metadata)?;
-        plugin.metadata =
-            PluginMetadata { name: metadata.name, version: metadata.version, contract: metadata.contract };
-        tracing::debug!(
-            plugin = %plugin.metadata.name,
-            version = %plugin.metadata.version,
-            compile_ms = compiled.as_secs_f64() * 1e3,
-            "loaded renderer"
-        );
-        Ok(plugin)
+    /// Load a health plugin, granted nothing. Errors as for [`PluginHost::load_renderer`].
+    ///
+    /// # Errors
+    /// See [`PluginHost::load_renderer`].
+    pub fn load_health(&self, label: &str, wasm: &[u8]) -> Result<HealthPlugin, PluginError> {
+        let loaded = self.load(label, wasm, PluginKind::Health, &[])?;
+        HealthPlugin::new(loaded)
+    }
+
+    /// Load a policy plugin, granted nothing. Errors as for [`PluginHost::load_renderer`].
+    ///
+    /// # Errors
+    /// See [`PluginHost::load_renderer`].
+    pub fn load_policy(&self, label: &str, wasm: &[u8]) -> Result<PolicyPlugin, PluginError> {
+        let loaded = self.load(label, wasm, PluginKind::Policy, &[])?;
+        PolicyPlugin::new(loaded)
+    }
+
+    /// Describe a component: content hash, imports and exports, and — when it implements the
+    /// plugin contract — its metadata.
+    ///
+    /// # Errors
+    /// [`PluginError::Invalid`] when the bytes are not a component.
+    pub fn inspect(&self, label: &str, wasm: &[u8]) -> Result<Inspection, PluginError> {
+        inspect::inspect(self, label, wasm)
     }
 }
 
-fn check_metadata(label: &str, metadata: &wit_types::PluginMetadata) -> Result<(), PluginError> {
+fn check_metadata(label: &str, metadata: &PluginMetadata, kind: PluginKind, grants: &[Capability]) -> Result<(), PluginError> {
     let refused = |reason: String| PluginError::Refused { plugin: label.to_owned(), reason };
-    if metadata.kind != wit_types::PluginKind::Renderer {
-        return Err(refused(format!(
-            "it says it is a {:?} plugin, but it was loaded as a renderer",
-            metadata.kind
-        )));
+    if metadata.kind != kind {
+        return Err(refused(format!("it says it is a {} plugin, but it was loaded as a {kind} plugin", metadata.kind)));
     }
     if !contract_compatible(&metadata.contract) {
         return Err(refused(format!(
@@ -171,22 +370,21 @@ fn check_metadata(label: &str, metadata: &wit_types::PluginMetadata) -> Result<(
         )));
     }
     for capability in &metadata.capabilities {
-        match capability {
-            wit_types::Capability::CheckoutRead => {}
-            wit_types::Capability::OutboundHttp(host) => {
-                return Err(refused(format!(
-                    "it asks for outbound HTTP to `{host}`, which renderers are never granted"
-                )));
-            }
+        if !grants.contains(capability) {
+            let granted = if grants.is_empty() {
+                "nothing".to_owned()
+            } else {
+                grants.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
+            };
+            return Err(refused(format!(
+                "it asks for {capability}, which is not granted ({kind} plugins are granted {granted})"
+            )));
         }
     }
     if metadata.name.is_empty()
         || !metadata.name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
     {
-        return Err(refused(format!(
-            "its name `{}` is not lowercase letters, digits and `-`",
-            metadata.name
-        )));
+        return Err(refused(format!("its name `{}` is not lowercase letters, digits and `-`", metadata.name)));
     }
     Ok(())
 }
@@ -204,227 +402,6 @@ fn contract_compatible(version: &str) -> bool {
         (Some((a, _)), Some((b, _))) => a == b,
         _ => false,
     }
-}
-
-/// What a plugin says about itself.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PluginMetadata {
-    /// Its name.
-    pub name: String,
-    /// Its own version.
-    pub version: String,
-    /// The contract version it was built for.
-    pub contract: String,
-}
-
-/// A compiled, checked renderer, ready to be called any number of times (each call in a fresh
-/// sandbox).
-pub struct RendererPlugin {
-    label: String,
-    metadata: PluginMetadata,
-    pre: bindings::RendererPre<State>,
-    engine: Engine,
-    limits: Limits,
-}
-
-impl std::fmt::Debug for RendererPlugin {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RendererPlugin")
-            .field("label", &self.label)
-            .field("metadata", &self.metadata)
-            .finish_non_exhaustive()
-    }
-}
-
-/// The state of one sandbox.
-struct State {
-    wasi: WasiCtx,
-    table: ResourceTable,
-    limiter: MemoryLimiter,
-    plugin: Arc<str>,
-    log_lines: u32,
-}
-
-impl WasiView for State {
-    fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
-    }
-}
-
-impl wit_host::Host for State {
-    fn log(&mut self, level: wit_host::Level, message: String) {
-        self.log_lines += 1;
-        if self.log_lines > MAX_LOG_LINES {
-            if self.log_lines == MAX_LOG_LINES + 1 {
-                tracing::warn!(plugin = %self.plugin, "plugin logged more than {MAX_LOG_LINES} lines; dropping the rest");
-            }
-            return;
-        }
-        let mut message = message;
-        if message.len() > MAX_LOG_LINE {
-            let mut cut = MAX_LOG_LINE;
-            while !message.is_char_boundary(cut) {
-                cut -= 1;
-            }
-            message.truncate(cut);
-            message.push_str(" [truncated]");
-        }
-        let plugin = &*self.plugin;
-        match level {
-            wit_host::Level::Trace => tracing::trace!(plugin, "{message}"),
-            wit_host::Level::Debug => tracing::debug!(plugin, "{message}"),
-            wit_host::Level::Info => tracing::info!(plugin, "{message}"),
-            wit_host::Level::Warn => tracing::warn!(plugin, "{message}"),
-            wit_host::Level::Error => tracing::error!(plugin, "{message}"),
-        }
-    }
-}
-
-impl wit_types::Host for State {}
-
-/// Caps linear memory and tables, and remembers whether it refused to grow memory so a
-/// resulting trap can be reported as what it is.
-struct MemoryLimiter {
-    limit: usize,
-    refused: bool,
-}
-
-impl ResourceLimiter for MemoryLimiter {
-    fn memory_growing(
-        &mut self,
-        _current: usize,
-        desired: usize,
-        _maximum: Option<usize>,
-    ) -> wasmtime::Result<bool> {
-        if desired > self.limit {
-            self.refused = true;
-            return Ok(false);
-        }
-        Ok(true)
-    }
-
-    fn table_growing(
-        &mut self,
-        _current: usize,
-        desired: usize,
-        _maximum: Option<usize>,
-    ) -> wasmtime::Result<bool> {
-        Ok(desired <= 1 << 20)
-    }
-}
-
-impl RendererPlugin {
-    /// The plugin's own metadata.
-    #[must_use]
-    pub fn metadata(&self) -> &PluginMetadata {
-        &self.metadata
-    }
-
-    /// Render the directory `path` (relative, `/`-separated, `.` for the root) inside `root`,
-    /// which the plugin sees read-only at [`GUEST_ROOT`]. `params` are the renderer
-    /// parameters.
-    ///
-    /// # Errors
-    /// [`PluginError::Input`] when the plugin rejects its input (with the file and line it
-    /// names); [`PluginError::Timeout`], [`PluginError::MemoryLimit`] or [`PluginError::Trap`]
-    /// when it misbehaves; [`PluginError::BadOutput`] when what it returns is not Kubernetes
-    /// objects; [`PluginError::Host`] when `root` cannot be opened.
-    pub fn render(
-        &self,
-        root: &Path,
-        path: &str,
-        params: &Map<String, Value>,
-    ) -> Result<Vec<Object>, PluginError> {
-        let request = bindings::exports::driftless::plugin::render::RenderRequest {
-            root: GUEST_ROOT.to_owned(),
-            path: path.to_owned(),
-            params: Value::Object(params.clone()).to_string(),
-        };
-        let output = self.call(Some(root), |bindings, store| {
-            bindings.driftless_plugin_render().call_render(store, &request)
-        })?;
-        let texts = output.map_err(|e| PluginError::Input {
-            plugin: self.metadata.name.clone(),
-            message: e.message,
-            file: e.file,
-            line: e.line,
-        })?;
-        texts
-            .into_iter()
-            .enumerate()
-            .map(|(index, text)| {
-                let bad = |reason: String| PluginError::BadOutput {
-                    plugin: self.metadata.name.clone(),
-                    index,
-                    reason,
-                };
-                let value: Value = serde_json::from_str(&text).map_err(|e| bad(format!("not JSON: {e}")))?;
-                Object::from_value(value).map_err(|e| bad(e.to_string()))
-            })
-            .collect()
-    }
-
-    /// Run `f` against a fresh instance in a fresh store, under the limits.
-    fn call<R>(
-        &self,
-        root: Option<&Path>,
-        f: impl FnOnce(&bindings::Renderer, &mut Store<State>) -> wasmtime::Result<R>,
-    ) -> Result<R, PluginError> {
-        let plugin = self.metadata.name.clone();
-        let stderr = MemoryOutputPipe::new(STDERR_CAPACITY);
-        let mut wasi = WasiCtx::builder();
-        wasi.stderr(stderr.clone())
-            .allow_tcp(false)
-            .allow_udp(false)
-            .allow_ip_name_lookup(false)
-            .socket_addr_check(|_, _| Box::pin(async { false }));
-        if let Some(root) = root {
-            wasi.preopened_dir(root, GUEST_ROOT, FsPerms::ReadOnly).map_err(|e| {
-                PluginError::Host(format!("cannot open the render root {}: {e:#}", root.display()))
-            })?;
-        }
-        let state = State {
-            wasi: wasi.build(),
-            table: ResourceTable::new(),
-            limiter: MemoryLimiter { limit: self.limits.memory, refused: false },
-            plugin: Arc::from(plugin.as_str()),
-            log_lines: 0,
-        };
-        let mut store = Store::new(&self.engine, state);
-        store.limiter(|s| &mut s.limiter);
-        let ticks = self.limits.timeout.as_millis().div_ceil(EPOCH_TICK.as_millis()) + 1;
-        store.set_epoch_deadline(u64::try_from(ticks).unwrap_or(u64::MAX));
-
-        let started = Instant::now();
-        let result = self.pre.instantiate(&mut store).and_then(|bindings| f(&bindings, &mut store));
-        let elapsed = started.elapsed();
-        result.map_err(|e| {
-            let stderr = String::from_utf8_lossy(&stderr.contents()).trim().to_owned();
-            if !stderr.is_empty() {
-                tracing::debug!(plugin = %plugin, %stderr, "plugin stderr");
-            }
-            if store.data().limiter.refused {
-                PluginError::MemoryLimit { plugin, limit: self.limits.memory }
-            } else if e.downcast_ref::<Trap>() == Some(&Trap::Interrupt) {
-                PluginError::Timeout { plugin, limit: self.limits.timeout, elapsed }
-            } else {
-                // The trap itself; the wasm backtrace goes to the debug log.
-                tracing::debug!(plugin = %plugin, error = ?e, "plugin call failed");
-                let message = match e.downcast_ref::<Trap>() {
-                    Some(trap) => trap.to_string(),
-                    None => e.root_cause().to_string(),
-                };
-                PluginError::Trap { plugin, message, stderr: last_lines(&stderr, 5) }
-            }
-        })
-    }
-}
-
-/// The last `n` lines of `text`, where a panic message is, without Rust's backtrace hint.
-fn last_lines(text: &str, n: usize) -> String {
-    let lines: Vec<&str> =
-        text.lines().filter(|l| !l.starts_with("note: run with `RUST_BACKTRACE=1`")).collect();
-    lines[lines.len().saturating_sub(n)..].join("\n")
 }
 
 #[cfg(test)]
@@ -448,8 +425,21 @@ mod tests {
     }
 
     #[test]
-    fn last_lines_keeps_the_tail() {
-        assert_eq!(last_lines("a\nb\nc\n", 2), "b\nc");
-        assert_eq!(last_lines("", 2), "");
+    fn metadata_checks_name_both_sides() {
+        let meta = |kind, contract: &str, capabilities| PluginMetadata {
+            name: "p".into(),
+            kind,
+            version: "1.0.0".into(),
+            contract: contract.into(),
+            capabilities,
+        };
+        let err = check_metadata("x", &meta(PluginKind::Health, "0.1.0", vec![]), PluginKind::Renderer, &[]).unwrap_err();
+        assert_eq!(err.to_string(), "plugin x refused: it says it is a health plugin, but it was loaded as a renderer plugin");
+        let err = check_metadata("x", &meta(PluginKind::Renderer, "0.2.0", vec![]), PluginKind::Renderer, &[]).unwrap_err();
+        assert!(err.to_string().contains("contract 0.2.0, and this host supports 0.1.0"), "{err}");
+        let greedy = meta(PluginKind::Health, "0.1.0", vec![Capability::CheckoutRead]);
+        let err = check_metadata("x", &greedy, PluginKind::Health, &[]).unwrap_err();
+        assert!(err.to_string().contains("asks for checkout-read, which is not granted (health plugins are granted nothing)"), "{err}");
+        assert!(check_metadata("x", &meta(PluginKind::Renderer, "0.1.3", vec![Capability::CheckoutRead]), PluginKind::Renderer, &[Capability::CheckoutRead]).is_ok());
     }
 }

@@ -90,6 +90,24 @@ fn a_plugin_that_traps_fails_alone_with_its_panic_message() {
 }
 
 #[test]
+fn a_plugin_that_recurses_without_end_fails_alone() {
+    let err = hostile_render("recursion").unwrap_err();
+    let PluginError::Trap { plugin, message, .. } = &err else { panic!("expected a trap, got {err}") };
+    assert_eq!(plugin, "hostile");
+    // Rust keeps its stack in linear memory: running off its end is an out-of-bounds access;
+    // a plugin with frames on the native stack hits wasmtime's stack limit instead.
+    assert!(message.contains("out of bounds") || message.contains("stack"), "{err}");
+    assert_still_works(hostile());
+}
+
+#[test]
+fn a_plugin_that_floods_its_output_is_stopped_at_the_memory_cap() {
+    let err = hostile_render("flood").unwrap_err();
+    assert!(matches!(err, PluginError::MemoryLimit { ref plugin, .. } if plugin == "hostile"), "{err}");
+    assert_still_works(hostile());
+}
+
+#[test]
 fn nothing_outside_the_render_root_is_reachable() {
     let outside = tempfile::tempdir().unwrap();
     write_files(outside.path(), &[("secret.txt", "s3cr3t")]);

@@ -3,11 +3,22 @@
 //!
 //! Entry point: [`get`] (by name) and [`ALL`].
 
+/// The kinds of built-in plugin.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// A renderer.
+    Renderer,
+    /// A health check.
+    Health,
+}
+
 /// A plugin shipped inside the binary.
 #[derive(Debug, Clone, Copy)]
 pub struct BuiltinPlugin {
     /// The name users select it by (`--plugin manifests`, `render.plugin: manifests`).
     pub name: &'static str,
+    /// Its kind.
+    pub kind: Kind,
     /// What it does, for `--help` and listings.
     pub summary: &'static str,
     /// The component's bytes.
@@ -15,16 +26,30 @@ pub struct BuiltinPlugin {
 }
 
 /// Every built-in plugin.
-pub const ALL: &[BuiltinPlugin] = &[BuiltinPlugin {
-    name: "manifests",
-    summary: "plain YAML/JSON manifests under the app path, recursively",
-    wasm: include_bytes!(concat!(env!("OUT_DIR"), "/manifests.wasm")),
-}];
+pub const ALL: &[BuiltinPlugin] = &[
+    BuiltinPlugin {
+        name: "manifests",
+        kind: Kind::Renderer,
+        summary: "plain YAML/JSON manifests under the app path, recursively",
+        wasm: include_bytes!(concat!(env!("OUT_DIR"), "/manifests.wasm")),
+    },
+    BuiltinPlugin {
+        name: "health-core",
+        kind: Kind::Health,
+        summary: "Argo CD-style health of the built-in Kubernetes kinds",
+        wasm: include_bytes!(concat!(env!("OUT_DIR"), "/health-core.wasm")),
+    },
+];
 
 /// The built-in plugin called `name`.
 #[must_use]
 pub fn get(name: &str) -> Option<&'static BuiltinPlugin> {
     ALL.iter().find(|p| p.name == name)
+}
+
+/// The built-in plugins of one kind.
+pub fn of_kind(kind: Kind) -> impl Iterator<Item = &'static BuiltinPlugin> {
+    ALL.iter().filter(move |p| p.kind == kind)
 }
 
 #[cfg(test)]
@@ -38,7 +63,8 @@ mod tests {
             assert_eq!(&plugin.wasm[..4], b"\0asm", "{}", plugin.name);
             assert_eq!(&plugin.wasm[6..8], &[1, 0], "{} is a core module, not a component", plugin.name);
         }
-        assert!(get("manifests").is_some());
+        assert_eq!(get("manifests").map(|p| p.kind), Some(Kind::Renderer));
+        assert_eq!(of_kind(Kind::Health).map(|p| p.name).collect::<Vec<_>>(), ["health-core"]);
         assert!(get("nope").is_none());
     }
 }

@@ -2,8 +2,15 @@
 //!
 //! A plugin is a WebAssembly component built for `wasm32-wasip2` from a `cdylib` crate. It
 //! implements one world of the contract in `sdk/wit` (package `driftless:plugin@0.1.0`); this
-//! crate generates the bindings and turns them into plain Rust traits, so a renderer is a few
-//! lines:
+//! crate generates the bindings and turns them into plain Rust traits, one per plugin kind:
+//!
+//! | kind | trait | export macro |
+//! |---|---|---|
+//! | renderer | [`renderer::Renderer`] | [`export_renderer!`] |
+//! | health | [`health::HealthCheck`] | [`export_health!`] |
+//! | policy | [`policy::Policy`] | [`export_policy!`] |
+//!
+//! A renderer is a few lines:
 //!
 //! ```no_run
 //! use driftless_plugin_sdk::renderer::{Renderer, Request, RenderError};
@@ -28,10 +35,9 @@
 //! ```
 //!
 //! The plugin sees nothing but what the host grants: for a renderer, the render root mounted
-//! read-only. No network, no environment, no clock beyond what WASI gives, no other files.
-//!
-//! Only renderers are covered so far; health checks, secret backends and policies follow the
-//! same pattern.
+//! read-only; for the others, nothing at all. No network, no environment, no other files.
+//! Outside WebAssembly the export macros expand to nothing, so a plugin's unit tests run
+//! natively with `cargo test`.
 
 // The generated bindings refer to this crate by name, also from inside it.
 extern crate self as driftless_plugin_sdk;
@@ -43,26 +49,108 @@ pub use serde_json;
 /// package.
 pub const CONTRACT_VERSION: &str = "0.1.0";
 
+pub mod health;
 pub mod log;
+pub mod policy;
 pub mod renderer;
+
+/// The kinds of plugin.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PluginKind {
+    /// Renders a checkout into objects.
+    Renderer,
+    /// Assesses the health of live objects.
+    Health,
+    /// Judges objects before they are applied.
+    Policy,
+}
 
 #[doc(hidden)]
 pub mod __private {
     pub use wit_bindgen;
 }
 
+#[doc(hidden)]
+pub fn __metadata(
+    name: &str,
+    version: &str,
+    kind: PluginKind,
+    capabilities: Vec<bindings::types::Capability>,
+) -> bindings::types::PluginMetadata {
+    bindings::types::PluginMetadata {
+        name: name.to_owned(),
+        kind: match kind {
+            PluginKind::Renderer => bindings::types::PluginKind::Renderer,
+            PluginKind::Health => bindings::types::PluginKind::Health,
+            PluginKind::Policy => bindings::types::PluginKind::Policy,
+        },
+        version: version.to_owned(),
+        contract: CONTRACT_VERSION.to_owned(),
+        capabilities,
+    }
+}
+
 /// Bindings generated from `sdk/wit`; plugin authors use the traits instead.
 #[doc(hidden)]
 #[allow(missing_docs, unsafe_code, clippy::all)]
 pub mod bindings {
+    /// What every world includes: the shared types and the host interface.
+    pub mod base {
+        wit_bindgen::generate!({
+            path: "../wit",
+            world: "driftless:plugin/plugin-base",
+            pub_export_macro: true,
+            export_macro_name: "__export_base_world",
+            default_bindings_module: "driftless_plugin_sdk::bindings::base",
+            runtime_path: "driftless_plugin_sdk::__private::wit_bindgen::rt",
+        });
+    }
+    pub use base::driftless::plugin::{host, types};
+
     /// The `renderer` world.
     pub mod renderer {
         wit_bindgen::generate!({
             path: "../wit",
             world: "driftless:plugin/renderer",
+            with: {
+                "driftless:plugin/types@0.1.0": crate::bindings::types,
+                "driftless:plugin/host@0.1.0": crate::bindings::host,
+            },
             pub_export_macro: true,
             export_macro_name: "__export_renderer_world",
             default_bindings_module: "driftless_plugin_sdk::bindings::renderer",
+            runtime_path: "driftless_plugin_sdk::__private::wit_bindgen::rt",
+        });
+    }
+
+    /// The `health` world.
+    pub mod health {
+        wit_bindgen::generate!({
+            path: "../wit",
+            world: "driftless:plugin/health",
+            with: {
+                "driftless:plugin/types@0.1.0": crate::bindings::types,
+                "driftless:plugin/host@0.1.0": crate::bindings::host,
+            },
+            pub_export_macro: true,
+            export_macro_name: "__export_health_world",
+            default_bindings_module: "driftless_plugin_sdk::bindings::health",
+            runtime_path: "driftless_plugin_sdk::__private::wit_bindgen::rt",
+        });
+    }
+
+    /// The `policy` world.
+    pub mod policy {
+        wit_bindgen::generate!({
+            path: "../wit",
+            world: "driftless:plugin/policy",
+            with: {
+                "driftless:plugin/types@0.1.0": crate::bindings::types,
+                "driftless:plugin/host@0.1.0": crate::bindings::host,
+            },
+            pub_export_macro: true,
+            export_macro_name: "__export_policy_world",
+            default_bindings_module: "driftless_plugin_sdk::bindings::policy",
             runtime_path: "driftless_plugin_sdk::__private::wit_bindgen::rt",
         });
     }

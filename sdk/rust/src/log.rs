@@ -21,7 +21,7 @@ pub enum Level {
 pub fn log(level: Level, message: &str) {
     #[cfg(target_arch = "wasm32")]
     {
-        use crate::bindings::renderer::driftless::plugin::host::{Level as L, log};
+        use crate::bindings::host::{Level as L, log};
         let level = match level {
             Level::Trace => L::Trace,
             Level::Debug => L::Debug,

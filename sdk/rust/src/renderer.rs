@@ -7,8 +7,8 @@ use std::path::PathBuf;
 use serde_json::{Map, Value};
 
 use crate::Object;
-use crate::bindings::renderer::driftless::plugin::types as wit;
 use crate::bindings::renderer::exports::driftless::plugin::render as wit_render;
+use crate::bindings::types as wit;
 
 /// One render request.
 #[derive(Debug, Clone)]
@@ -92,19 +92,8 @@ pub trait Renderer {
 }
 
 #[doc(hidden)]
-pub fn __metadata(name: &str, version: &str) -> wit::PluginMetadata {
-    wit::PluginMetadata {
-        name: name.to_owned(),
-        kind: wit::PluginKind::Renderer,
-        version: version.to_owned(),
-        contract: crate::CONTRACT_VERSION.to_owned(),
-        capabilities: vec![wit::Capability::CheckoutRead],
-    }
-}
-
-#[doc(hidden)]
-pub fn __render<R: Renderer>(request: wit_render::RenderRequest) -> Result<Vec<String>, wit::InputError> {
-    let to_wit = |e: RenderError| wit::InputError { message: e.message, file: e.file, line: e.line };
+pub fn __render<R: Renderer>(request: wit_render::RenderRequest) -> Result<Vec<String>, wit::Diagnostic> {
+    let to_wit = |e: RenderError| wit::Diagnostic { message: e.message, file: e.file, line: e.line };
     let params = match request.params.trim() {
         "" => Map::new(),
         text => serde_json::from_str(text)
@@ -129,21 +118,20 @@ macro_rules! export_renderer {
         const _: () = {
             use $crate::bindings::renderer as __bindings;
             struct __DriftlessRenderer;
-            impl __bindings::exports::driftless::plugin::plugin::Guest for __DriftlessRenderer {
-                fn metadata() -> __bindings::driftless::plugin::types::PluginMetadata {
-                    $crate::renderer::__metadata(
+            impl __bindings::Guest for __DriftlessRenderer {
+                fn metadata() -> $crate::bindings::types::PluginMetadata {
+                    $crate::__metadata(
                         <$renderer as $crate::renderer::Renderer>::NAME,
                         env!("CARGO_PKG_VERSION"),
+                        $crate::PluginKind::Renderer,
+                        ::std::vec![$crate::bindings::types::Capability::CheckoutRead],
                     )
                 }
             }
             impl __bindings::exports::driftless::plugin::render::Guest for __DriftlessRenderer {
                 fn render(
                     request: __bindings::exports::driftless::plugin::render::RenderRequest,
-                ) -> Result<
-                    ::std::vec::Vec<::std::string::String>,
-                    __bindings::driftless::plugin::types::InputError,
-                > {
+                ) -> Result<::std::vec::Vec<::std::string::String>, $crate::bindings::types::Diagnostic> {
                     $crate::renderer::__render::<$renderer>(request)
                 }
             }

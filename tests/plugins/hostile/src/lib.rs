@@ -6,6 +6,8 @@
 //! - `loop`: spin forever.
 //! - `alloc`: allocate and touch 1 GiB.
 //! - `trap`: panic (a wasm trap).
+//! - `recursion`: recurse until the stack runs out.
+//! - `flood`: return a gigabyte of objects.
 //! - `probe`: try to reach outside the sandbox (host files, parent directories, environment,
 //!   network, writing to the checkout) and report every outcome in a ConfigMap.
 //! - `garbage`: return text that is not JSON; `not-object`: JSON that is not an object.
@@ -56,6 +58,24 @@ impl Renderer for Hostile {
                 configmap(Map::from_iter([("len".to_owned(), Value::String(big.len().to_string()))]))
             }
             "trap" => panic!("hostile plugin trapping on purpose"),
+            "recursion" => {
+                fn deeper(n: u64, pad: [u8; 256]) -> u64 {
+                    std::hint::black_box(pad);
+                    if std::hint::black_box(n) == u64::MAX { n } else { deeper(n + 1, pad).wrapping_add(1) }
+                }
+                configmap(Map::from_iter([("depth".to_owned(), Value::String(deeper(0, [7; 256]).to_string()))]))
+            }
+            "flood" => {
+                // A gigabyte of output, one 10 KB object at a time.
+                let filler = "x".repeat(10_000);
+                let mut out = Vec::new();
+                for i in 0..100_000 {
+                    let value = json!({"apiVersion": "v1", "kind": "ConfigMap",
+                                       "metadata": {"name": format!("flood-{i}")}, "data": {"x": filler}});
+                    out.push(Object::from_value(value).map_err(|e| RenderError::new(e.to_string()))?);
+                }
+                Ok(std::hint::black_box(out))
+            }
             "probe" => {
                 let mut data = Map::new();
                 data.insert("etc-passwd".into(), outcome(std::fs::read("/etc/passwd")));
@@ -88,30 +108,27 @@ impl Renderer for Hostile {
 /// can hand the host text that is not a Kubernetes object, as a hostile plugin could.
 #[cfg(target_arch = "wasm32")]
 mod export {
-    use b::driftless::plugin::types::{InputError, PluginMetadata};
     use b::exports::driftless::plugin::render::RenderRequest;
     use driftless_plugin_sdk::bindings::renderer as b;
+    use driftless_plugin_sdk::bindings::types::{Capability, Diagnostic, PluginMetadata};
+    use driftless_plugin_sdk::{PluginKind, __metadata};
 
     struct Raw;
 
-    impl b::exports::driftless::plugin::plugin::Guest for Raw {
+    impl b::Guest for Raw {
         fn metadata() -> PluginMetadata {
-            driftless_plugin_sdk::renderer::__metadata("hostile", env!("CARGO_PKG_VERSION"))
+            __metadata("hostile", env!("CARGO_PKG_VERSION"), PluginKind::Renderer, vec![Capability::CheckoutRead])
         }
     }
 
     impl b::exports::driftless::plugin::render::Guest for Raw {
-        fn render(request: RenderRequest) -> Result<Vec<String>, InputError> {
+        fn render(request: RenderRequest) -> Result<Vec<String>, Diagnostic> {
             let mode = std::path::Path::new(&request.root).join(&request.path).join("mode");
-            if std::fs::read_to_string(mode).is_ok_and(|m| m.trim() == "garbage") {
-                return Ok(vec!["{\"apiVersion\": \"v1\", \"kind\": \"ConfigMap\"".into()]);
+            match std::fs::read_to_string(mode).as_deref().map(str::trim) {
+                Ok("garbage") => Ok(vec!["{\"apiVersion\": \"v1\", \"kind\": \"ConfigMap\"".into()]),
+                Ok("not-object") => Ok(vec!["[1, 2]".into()]),
+                _ => driftless_plugin_sdk::renderer::__render::<super::Hostile>(request),
             }
-            if std::fs::read_to_string(std::path::Path::new(&request.root).join(&request.path).join("mode"))
-                .is_ok_and(|m| m.trim() == "not-object")
-            {
-                return Ok(vec!["[1, 2]".into()]);
-            }
-            driftless_plugin_sdk::renderer::__render::<super::Hostile>(request)
         }
     }
 

@@ -1,0 +1,147 @@
+//! Policy plugins.
+
+use driftless_core::{Object, ObjectRef};
+use serde_json::{Map, Value};
+
+use crate::bindings::policy::exports::driftless::plugin::policy_check as wit;
+use crate::bindings::policy::{Policy as PolicyWorld, PolicyPre};
+use crate::sandbox::State;
+use crate::{Loaded, PluginError, PluginMetadata};
+
+/// What would happen to a reviewed object.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Operation {
+    /// The object is new.
+    Create,
+    /// The object replaces a live one.
+    Update,
+    /// The object would be deleted.
+    Delete,
+}
+
+/// One object to judge.
+#[derive(Debug, Clone)]
+pub struct Review {
+    /// The object as it would be applied.
+    pub object: Object,
+    /// The live object it replaces.
+    pub old_object: Option<Object>,
+    /// What would happen to it.
+    pub operation: Operation,
+}
+
+/// One thing wrong with one object.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Violation {
+    /// What is wrong.
+    pub message: String,
+    /// The object at fault.
+    pub object: Option<ObjectRef>,
+}
+
+/// The verdict on one review.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Decision {
+    /// Whether the object passes.
+    pub allowed: bool,
+    /// Why not.
+    pub violations: Vec<Violation>,
+}
+
+/// A compiled, checked policy plugin.
+pub struct PolicyPlugin {
+    loaded: Loaded,
+    pre: PolicyPre<State>,
+}
+
+impl std::fmt::Debug for PolicyPlugin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PolicyPlugin").field("metadata", &self.loaded.metadata).finish_non_exhaustive()
+    }
+}
+
+impl PolicyPlugin {
+    pub(crate) fn new(loaded: Loaded) -> Result<Self, PluginError> {
+        let pre = PolicyPre::new(loaded.pre.clone())
+            .map_err(|e| PluginError::Invalid { plugin: loaded.label.clone(), reason: format!("{e:#}") })?;
+        Ok(Self { loaded, pre })
+    }
+
+    /// The plugin's own metadata.
+    #[must_use]
+    pub fn metadata(&self) -> &PluginMetadata {
+        &self.loaded.metadata
+    }
+
+    /// Judge a batch of reviews in one sandboxed call; one decision per review, in order.
+    ///
+    /// # Errors
+    /// As for the other plugin calls; [`PluginError::BadOutput`] when the plugin answers for a
+    /// different number of reviews, or says an object is allowed while listing violations.
+    pub fn evaluate(
+        &self,
+        reviews: &[Review],
+        params: &Map<String, Value>,
+        inventory: &[Object],
+    ) -> Result<Vec<Decision>, PluginError> {
+        let batch: Vec<wit::Review> = reviews
+            .iter()
+            .map(|r| wit::Review {
+                object: r.object.as_value().to_string(),
+                old_object: r.old_object.as_ref().map(|o| o.as_value().to_string()),
+                operation: match r.operation {
+                    Operation::Create => "CREATE",
+                    Operation::Update => "UPDATE",
+                    Operation::Delete => "DELETE",
+                }
+                .to_owned(),
+            })
+            .collect();
+        let params = Value::Object(params.clone()).to_string();
+        let inventory: Vec<String> = inventory.iter().map(|o| o.as_value().to_string()).collect();
+        let answers = self.loaded.call(
+            None,
+            |store| self.pre.instantiate(store),
+            |bindings: &PolicyWorld, store| {
+                bindings.driftless_plugin_policy_check().call_evaluate(store, &batch, &params, &inventory)
+            },
+        )?;
+        let plugin = &self.loaded.metadata.name;
+        if answers.len() != batch.len() {
+            return Err(PluginError::BadOutput {
+                plugin: plugin.clone(),
+                index: answers.len().min(batch.len()),
+                reason: format!("it decided on {} reviews but was given {}", answers.len(), batch.len()),
+            });
+        }
+        answers
+            .into_iter()
+            .enumerate()
+            .map(|(index, d)| {
+                if d.allowed && !d.violations.is_empty() {
+                    return Err(PluginError::BadOutput {
+                        plugin: plugin.clone(),
+                        index,
+                        reason: "it allowed an object while listing violations".into(),
+                    });
+                }
+                Ok(Decision {
+                    allowed: d.allowed,
+                    violations: d
+                        .violations
+                        .into_iter()
+                        .map(|v| Violation {
+                            message: v.message,
+                            object: v.object.map(|r| ObjectRef {
+                                api_version: r.api_version,
+                                kind: r.kind,
+                                namespace: r.namespace,
+                                name: r.name,
+                            }),
+                        })
+                        .collect(),
+                })
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,82 @@
+//! Renderer plugins.
+
+use std::path::Path;
+
+use driftless_core::Object;
+use serde_json::{Map, Value};
+
+use crate::bindings::renderer::{Renderer, RendererPre};
+use crate::bindings::renderer::exports::driftless::plugin::render::RenderRequest;
+use crate::sandbox::State;
+use crate::{GUEST_ROOT, Loaded, PluginError, PluginMetadata};
+
+/// A compiled, checked renderer, ready to be called any number of times (each call in a fresh
+/// sandbox).
+pub struct RendererPlugin {
+    loaded: Loaded,
+    pre: RendererPre<State>,
+}
+
+impl std::fmt::Debug for RendererPlugin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RendererPlugin").field("metadata", &self.loaded.metadata).finish_non_exhaustive()
+    }
+}
+
+impl RendererPlugin {
+    pub(crate) fn new(loaded: Loaded) -> Result<Self, PluginError> {
+        let pre = RendererPre::new(loaded.pre.clone())
+            .map_err(|e| PluginError::Invalid { plugin: loaded.label.clone(), reason: format!("{e:#}") })?;
+        Ok(Self { loaded, pre })
+    }
+
+    /// The plugin's own metadata.
+    #[must_use]
+    pub fn metadata(&self) -> &PluginMetadata {
+        &self.loaded.metadata
+    }
+
+    /// The SHA-256 of the component, hex-encoded.
+    #[must_use]
+    pub fn content_hash(&self) -> &str {
+        &self.loaded.hash
+    }
+
+    /// Render the directory `path` (relative, `/`-separated, `.` for the root) inside `root`,
+    /// which the plugin sees read-only at [`GUEST_ROOT`]. `params` are the renderer
+    /// parameters.
+    ///
+    /// # Errors
+    /// [`PluginError::Input`] when the plugin rejects its input (with the file and line it
+    /// names); [`PluginError::Timeout`], [`PluginError::MemoryLimit`] or [`PluginError::Trap`]
+    /// when it misbehaves; [`PluginError::BadOutput`] when what it returns is not Kubernetes
+    /// objects; [`PluginError::Host`] when `root` cannot be opened.
+    pub fn render(&self, root: &Path, path: &str, params: &Map<String, Value>) -> Result<Vec<Object>, PluginError> {
+        let request = RenderRequest {
+            root: GUEST_ROOT.to_owned(),
+            path: path.to_owned(),
+            params: Value::Object(params.clone()).to_string(),
+        };
+        let output = self.loaded.call(
+            Some(root),
+            |store| self.pre.instantiate(store),
+            |bindings: &Renderer, store| bindings.driftless_plugin_render().call_render(store, &request),
+        )?;
+        let plugin = &self.loaded.metadata.name;
+        let texts = output.map_err(|e| PluginError::Input {
+            plugin: plugin.clone(),
+            message: e.message,
+            file: e.file,
+            line: e.line,
+        })?;
+        texts
+            .into_iter()
+            .enumerate()
+            .map(|(index, text)| {
+                let bad = |reason: String| PluginError::BadOutput { plugin: plugin.clone(), index, reason };
+                let value: Value = serde_json::from_str(&text).map_err(|e| bad(format!("not JSON: {e}")))?;
+                Object::from_value(value).map_err(|e| bad(e.to_string()))
+            })
+            .collect()
+    }
+}
