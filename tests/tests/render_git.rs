@@ -9,7 +9,7 @@ use std::process::Command;
 
 use driftless_e2e::write_files;
 use driftless_engine::render::{RenderRequest, render};
-use driftless_plugin_host::{ErrorClass, Limits};
+use driftless_plugin_host::{ErrorClass, Limits, PluginHost};
 
 fn git(dir: &Path, args: &[&str]) {
     let out = Command::new("git")
@@ -30,13 +30,13 @@ fn have_git() -> bool {
 }
 
 fn request(path: &Path) -> RenderRequest {
-    RenderRequest {
-        path: path.to_path_buf(),
-        root: None,
-        plugin: None,
-        params: Default::default(),
-        limits: Limits::default(),
-    }
+    RenderRequest { path: path.to_path_buf(), root: None, plugin: None, params: Default::default() }
+}
+
+fn render_with_defaults(
+    request: &RenderRequest,
+) -> Result<driftless_engine::Rendered, driftless_engine::RenderError> {
+    render(&PluginHost::new(Limits::default()).unwrap(), request)
 }
 
 #[test]
@@ -58,7 +58,7 @@ fn renders_inside_a_repository_and_a_linked_worktree() {
     git(&repo, &["add", "."]);
     git(&repo, &["commit", "-qm", "app"]);
 
-    let rendered = render(&request(&repo.join("apps/web"))).unwrap();
+    let rendered = render_with_defaults(&request(&repo.join("apps/web"))).unwrap();
     assert_eq!(rendered.root, repo.canonicalize().unwrap());
     assert_eq!(rendered.path, "apps/web");
     assert_eq!(rendered.plugin, "manifests");
@@ -70,7 +70,7 @@ fn renders_inside_a_repository_and_a_linked_worktree() {
     let linked = dir.path().join("linked");
     assert!(linked.join(".git").is_file());
     write_files(&linked, &[("apps/web/bad.yaml", "kind: Service\n")]);
-    let err = render(&request(&linked.join("apps/web"))).unwrap_err();
+    let err = render_with_defaults(&request(&linked.join("apps/web"))).unwrap_err();
     assert_eq!(err.class(), ErrorClass::Input);
     assert_eq!(
         err.to_string(),
@@ -82,7 +82,7 @@ fn renders_inside_a_repository_and_a_linked_worktree() {
 fn outside_a_repository_the_root_is_the_directory_itself() {
     let dir = tempfile::tempdir().unwrap();
     write_files(dir.path(), &[("app/x.yaml", "apiVersion: v1\nkind: Namespace\nmetadata: {name: x}\n")]);
-    let rendered = render(&request(&dir.path().join("app"))).unwrap();
+    let rendered = render_with_defaults(&request(&dir.path().join("app"))).unwrap();
     assert_eq!(rendered.path, ".");
     assert_eq!(rendered.root, dir.path().join("app").canonicalize().unwrap());
 }

@@ -4,6 +4,7 @@
 //! This crate does no I/O; it is used by the host crates and by plugins compiled to
 //! WebAssembly alike. Main entry points: [`Object::from_value`] and [`Application::from_yaml`].
 
+pub mod manifest;
 pub mod object;
 pub mod spec;
 

@@ -9,7 +9,9 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use driftless_engine::render::{RenderRequest, render};
-use driftless_plugin_host::{ErrorClass, Limits};
+use driftless_plugin_host::{ErrorClass, Limits, PluginHost};
+
+mod commands;
 
 /// driftless: a GitOps reconciler for Kubernetes. Renders, verifies and polices what is in
 /// Git before anything reaches a cluster; plugins run sandboxed as WebAssembly components.
@@ -25,6 +27,12 @@ enum Command {
     /// Render an application directory into Kubernetes objects, through a sandboxed renderer
     /// plugin.
     Render(RenderArgs),
+    /// Assess the health of objects (with their status, as read from a cluster) through the
+    /// health plugins.
+    Health(commands::HealthArgs),
+    /// Work with plugins.
+    #[command(subcommand)]
+    Plugin(commands::PluginCommand),
 }
 
 #[derive(Debug, clap::Args)]
@@ -47,7 +55,7 @@ struct RenderArgs {
 }
 
 #[derive(Debug, clap::Args)]
-struct LimitArgs {
+pub(crate) struct LimitArgs {
     /// Wall-clock limit of one plugin call, e.g. 500ms, 2s.
     #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = parse_duration)]
     plugin_timeout: Duration,
@@ -60,9 +68,15 @@ impl LimitArgs {
     fn limits(&self) -> Limits {
         Limits { timeout: self.plugin_timeout, memory: (self.plugin_memory_mib as usize) << 20 }
     }
+
+    /// A plugin host under these limits, with the on-disk cache of compiled plugins.
+    pub(crate) fn host(&self) -> Result<PluginHost, Failure> {
+        PluginHost::with_cache(self.limits(), PluginHost::default_cache_dir().as_deref())
+            .map_err(|e| Failure::new(ErrorClass::Runtime, e))
+    }
 }
 
-fn parse_duration(text: &str) -> Result<Duration, String> {
+pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
     let duration = humantime::parse_duration(text).map_err(|e| format!("{e} (use e.g. 500ms, 2s)"))?;
     if duration.is_zero() {
         return Err("must be greater than zero".into());
@@ -77,13 +91,13 @@ enum RenderOutput {
 }
 
 /// A failure, with the exit code it maps to.
-struct Failure {
+pub(crate) struct Failure {
     code: u8,
     error: anyhow::Error,
 }
 
 impl Failure {
-    fn new(class: ErrorClass, error: impl Into<anyhow::Error>) -> Self {
+    pub(crate) fn new(class: ErrorClass, error: impl Into<anyhow::Error>) -> Self {
         let code = match class {
             ErrorClass::Input => 2,
             ErrorClass::Runtime => 3,
@@ -97,6 +111,8 @@ fn main() -> ExitCode {
     init_tracing();
     let result = match cli.command {
         Command::Render(args) => run_render(&args),
+        Command::Health(args) => commands::run_health(&args),
+        Command::Plugin(command) => commands::run_plugin(&command),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -126,9 +142,9 @@ fn run_render(args: &RenderArgs) -> Result<(), Failure> {
         root: args.root.clone(),
         plugin: Some(args.plugin.clone()),
         params: serde_json::Map::new(),
-        limits: args.limits.limits(),
     };
-    let rendered = render(&request).map_err(|e| {
+    let host = args.limits.host()?;
+    let rendered = render(&host, &request).map_err(|e| {
         let class = e.class();
         Failure::new(class, anyhow::Error::new(e).context(format!("render {}", args.path.display())))
     })?;
@@ -145,7 +161,7 @@ fn run_render(args: &RenderArgs) -> Result<(), Failure> {
 }
 
 /// Write to stdout; a reader that went away (`| head`) is not an error.
-fn write_stdout(text: &str) -> Result<(), Failure> {
+pub(crate) fn write_stdout(text: &str) -> Result<(), Failure> {
     let mut stdout = io::stdout().lock();
     match stdout.write_all(text.as_bytes()).and_then(|()| stdout.flush()) {
         Err(e) if e.kind() != io::ErrorKind::BrokenPipe => {

@@ -1,8 +1,10 @@
-//! The driftless pipeline. So far its render stage: a directory in a checkout, through a
-//! renderer plugin in the sandbox, to Kubernetes objects ([`render::render`]).
+//! The driftless pipeline. So far its render stage — a directory in a checkout, through a
+//! renderer plugin in the sandbox, to Kubernetes objects ([`render::render`]) — and its health
+//! stage — live objects through the health plugins ([`health::assess`]).
 //!
-//! Source, verify, policy, plan, apply, health and record stages join it as they are built.
+//! Source, verify, policy, plan, apply and record stages join them as they are built.
 
+pub mod health;
 pub mod render;
 
 pub use render::{RenderError, RenderRequest, Rendered, render};

@@ -3,7 +3,7 @@
 use std::path::{Component, Path, PathBuf};
 
 use driftless_core::Object;
-use driftless_plugin_host::{ErrorClass, Limits, PluginError, PluginHost};
+use driftless_plugin_host::{ErrorClass, PluginError, PluginHost};
 use serde_json::{Map, Value};
 
 /// The renderer used when none is named.
@@ -22,8 +22,6 @@ pub struct RenderRequest {
     pub plugin: Option<String>,
     /// Renderer parameters.
     pub params: Map<String, Value>,
-    /// Limits of the plugin call.
-    pub limits: Limits,
 }
 
 /// What a render produced.
@@ -104,12 +102,12 @@ impl RenderError {
     }
 }
 
-/// Render `request.path` with the chosen renderer, in the sandbox.
+/// Render `request.path` with the chosen renderer, in `host`'s sandbox.
 ///
 /// # Errors
 /// [`RenderError`]: bad paths and unknown plugins (input errors), and whatever the plugin
 /// call reports ([`RenderError::class`] tells input from runtime failures).
-pub fn render(request: &RenderRequest) -> Result<Rendered, RenderError> {
+pub fn render(host: &PluginHost, request: &RenderRequest) -> Result<Rendered, RenderError> {
     let path = canonical_dir(&request.path)?;
     let root = match &request.root {
         Some(root) => canonical_dir(root)?,
@@ -121,7 +119,6 @@ pub fn render(request: &RenderRequest) -> Result<Rendered, RenderError> {
     let span = tracing::info_span!("render", path = %relative, plugin = plugin_name);
     let _guard = span.enter();
 
-    let host = PluginHost::new(request.limits)?;
     let plugin = if is_plugin_file(plugin_name) {
         let file = PathBuf::from(plugin_name);
         let wasm =

@@ -104,7 +104,9 @@ impl HealthPlugin {
         let answers = self.loaded.call(
             None,
             |store| self.pre.instantiate(store),
-            |bindings: &HealthWorld, store| bindings.driftless_plugin_health_check().call_assess(store, &batch),
+            |bindings: &HealthWorld, store| {
+                bindings.driftless_plugin_health_check().call_assess(store, &batch)
+            },
         )?;
         if answers.len() != batch.len() {
             return Err(PluginError::BadOutput {

@@ -24,7 +24,8 @@ pub struct Inspection {
 }
 
 pub(crate) fn inspect(host: &PluginHost, label: &str, wasm: &[u8]) -> Result<Inspection, PluginError> {
-    let invalid = |e: wasmtime::Error| PluginError::Invalid { plugin: label.to_owned(), reason: format!("{e:#}") };
+    let invalid =
+        |e: wasmtime::Error| PluginError::Invalid { plugin: label.to_owned(), reason: format!("{e:#}") };
     let content_hash = crate::cache::content_hash(wasm);
     let (component, _) = host.cache.get(&host.engine, &content_hash, wasm).map_err(invalid)?;
     let ty = component.component_type();

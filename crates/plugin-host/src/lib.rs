@@ -278,8 +278,13 @@ impl PluginHost {
     }
 
     /// Compile (or fetch from the cache), link, and read the metadata of a component.
-    fn compile(&self, label: &str, wasm: &[u8]) -> Result<(Component, InstancePre<State>, String, CacheOutcome), PluginError> {
-        let invalid = |e: wasmtime::Error| PluginError::Invalid { plugin: label.to_owned(), reason: format!("{e:#}") };
+    fn compile(
+        &self,
+        label: &str,
+        wasm: &[u8],
+    ) -> Result<(Component, InstancePre<State>, String, CacheOutcome), PluginError> {
+        let invalid =
+            |e: wasmtime::Error| PluginError::Invalid { plugin: label.to_owned(), reason: format!("{e:#}") };
         let hash = cache::content_hash(wasm);
         let (component, outcome) = self.cache.get(&self.engine, &hash, wasm).map_err(invalid)?;
         let pre = self.linker.instantiate_pre(&component).map_err(invalid)?;
@@ -301,7 +306,13 @@ impl PluginHost {
     }
 
     /// Load a component as a plugin of `kind`, granted `grants`.
-    fn load(&self, label: &str, wasm: &[u8], kind: PluginKind, grants: &[Capability]) -> Result<Loaded, PluginError> {
+    fn load(
+        &self,
+        label: &str,
+        wasm: &[u8],
+        kind: PluginKind,
+        grants: &[Capability],
+    ) -> Result<Loaded, PluginError> {
         let started = Instant::now();
         let (_component, pre, hash, outcome) = self.compile(label, wasm)?;
         let compiled = started.elapsed();
@@ -314,7 +325,14 @@ impl PluginHost {
             compile_ms = compiled.as_secs_f64() * 1e3,
             "loaded {kind} plugin"
         );
-        Ok(Loaded { label: label.to_owned(), metadata, pre, engine: self.engine.clone(), limits: self.limits, hash })
+        Ok(Loaded {
+            label: label.to_owned(),
+            metadata,
+            pre,
+            engine: self.engine.clone(),
+            limits: self.limits,
+            hash,
+        })
     }
 
     /// Load a renderer. `label` names the plugin in errors until its own metadata is read (a
@@ -358,10 +376,18 @@ impl PluginHost {
     }
 }
 
-fn check_metadata(label: &str, metadata: &PluginMetadata, kind: PluginKind, grants: &[Capability]) -> Result<(), PluginError> {
+fn check_metadata(
+    label: &str,
+    metadata: &PluginMetadata,
+    kind: PluginKind,
+    grants: &[Capability],
+) -> Result<(), PluginError> {
     let refused = |reason: String| PluginError::Refused { plugin: label.to_owned(), reason };
     if metadata.kind != kind {
-        return Err(refused(format!("it says it is a {} plugin, but it was loaded as a {kind} plugin", metadata.kind)));
+        return Err(refused(format!(
+            "it says it is a {} plugin, but it was loaded as a {kind} plugin",
+            metadata.kind
+        )));
     }
     if !contract_compatible(&metadata.contract) {
         return Err(refused(format!(
@@ -384,7 +410,10 @@ fn check_metadata(label: &str, metadata: &PluginMetadata, kind: PluginKind, gran
     if metadata.name.is_empty()
         || !metadata.name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
     {
-        return Err(refused(format!("its name `{}` is not lowercase letters, digits and `-`", metadata.name)));
+        return Err(refused(format!(
+            "its name `{}` is not lowercase letters, digits and `-`",
+            metadata.name
+        )));
     }
     Ok(())
 }
@@ -433,13 +462,32 @@ mod tests {
             contract: contract.into(),
             capabilities,
         };
-        let err = check_metadata("x", &meta(PluginKind::Health, "0.1.0", vec![]), PluginKind::Renderer, &[]).unwrap_err();
-        assert_eq!(err.to_string(), "plugin x refused: it says it is a health plugin, but it was loaded as a renderer plugin");
-        let err = check_metadata("x", &meta(PluginKind::Renderer, "0.2.0", vec![]), PluginKind::Renderer, &[]).unwrap_err();
+        let err = check_metadata("x", &meta(PluginKind::Health, "0.1.0", vec![]), PluginKind::Renderer, &[])
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "plugin x refused: it says it is a health plugin, but it was loaded as a renderer plugin"
+        );
+        let err =
+            check_metadata("x", &meta(PluginKind::Renderer, "0.2.0", vec![]), PluginKind::Renderer, &[])
+                .unwrap_err();
         assert!(err.to_string().contains("contract 0.2.0, and this host supports 0.1.0"), "{err}");
         let greedy = meta(PluginKind::Health, "0.1.0", vec![Capability::CheckoutRead]);
         let err = check_metadata("x", &greedy, PluginKind::Health, &[]).unwrap_err();
-        assert!(err.to_string().contains("asks for checkout-read, which is not granted (health plugins are granted nothing)"), "{err}");
-        assert!(check_metadata("x", &meta(PluginKind::Renderer, "0.1.3", vec![Capability::CheckoutRead]), PluginKind::Renderer, &[Capability::CheckoutRead]).is_ok());
+        assert!(
+            err.to_string().contains(
+                "asks for checkout-read, which is not granted (health plugins are granted nothing)"
+            ),
+            "{err}"
+        );
+        assert!(
+            check_metadata(
+                "x",
+                &meta(PluginKind::Renderer, "0.1.3", vec![Capability::CheckoutRead]),
+                PluginKind::Renderer,
+                &[Capability::CheckoutRead]
+            )
+            .is_ok()
+        );
     }
 }

@@ -5,8 +5,8 @@ use std::path::Path;
 use driftless_core::Object;
 use serde_json::{Map, Value};
 
-use crate::bindings::renderer::{Renderer, RendererPre};
 use crate::bindings::renderer::exports::driftless::plugin::render::RenderRequest;
+use crate::bindings::renderer::{Renderer, RendererPre};
 use crate::sandbox::State;
 use crate::{GUEST_ROOT, Loaded, PluginError, PluginMetadata};
 
@@ -51,7 +51,12 @@ impl RendererPlugin {
     /// names); [`PluginError::Timeout`], [`PluginError::MemoryLimit`] or [`PluginError::Trap`]
     /// when it misbehaves; [`PluginError::BadOutput`] when what it returns is not Kubernetes
     /// objects; [`PluginError::Host`] when `root` cannot be opened.
-    pub fn render(&self, root: &Path, path: &str, params: &Map<String, Value>) -> Result<Vec<Object>, PluginError> {
+    pub fn render(
+        &self,
+        root: &Path,
+        path: &str,
+        params: &Map<String, Value>,
+    ) -> Result<Vec<Object>, PluginError> {
         let request = RenderRequest {
             root: GUEST_ROOT.to_owned(),
             path: path.to_owned(),

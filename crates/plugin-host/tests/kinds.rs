@@ -2,6 +2,8 @@
 //! compiled plugins: the built-in `health-core`, and the test plugins `no-latest` (policy),
 //! `greedy` (asks for a capability it cannot have) and `future` (another contract version).
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::sync::OnceLock;
 
 use driftless_core::Object;
@@ -22,16 +24,22 @@ fn object(value: serde_json::Value) -> Object {
 
 #[test]
 fn health_core_assesses_a_batch_in_order() {
-    let plugin = host().load_health("health-core", driftless_plugins_builtin::get("health-core").unwrap().wasm).unwrap();
+    let plugin = host()
+        .load_health("health-core", driftless_plugins_builtin::get("health-core").unwrap().wasm)
+        .unwrap();
     assert_eq!(plugin.metadata().kind, PluginKind::Health);
     assert!(plugin.handles("apps", "Deployment"));
     assert!(!plugin.handles("example.com", "Widget"));
     let objects = [
-        object(json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "a", "generation": 2},
+        object(
+            json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "a", "generation": 2},
                       "spec": {"replicas": 2},
-                      "status": {"observedGeneration": 2, "replicas": 2, "updatedReplicas": 2, "availableReplicas": 2}})),
+                      "status": {"observedGeneration": 2, "replicas": 2, "updatedReplicas": 2, "availableReplicas": 2}}),
+        ),
         object(json!({"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w"}})),
-        object(json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "b"}, "spec": {"paused": true}})),
+        object(
+            json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "b"}, "spec": {"paused": true}}),
+        ),
         object(json!({"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "j"},
                       "status": {"conditions": [{"type": "Failed", "status": "True", "message": "BackoffLimitExceeded"}]}})),
     ];
@@ -48,8 +56,10 @@ fn health_core_assesses_a_batch_in_order() {
 fn a_policy_plugin_decides_per_review_with_params() {
     let plugin = host().load_policy("no-latest.wasm", &std::fs::read(NO_LATEST_PLUGIN).unwrap()).unwrap();
     let deploy = |name: &str, image: &str| {
-        object(json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": name, "namespace": "shop"},
-                      "spec": {"template": {"spec": {"containers": [{"name": "c", "image": image}]}}}}))
+        object(
+            json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": name, "namespace": "shop"},
+                      "spec": {"template": {"spec": {"containers": [{"name": "c", "image": image}]}}}}),
+        )
     };
     let reviews = [
         Review { object: deploy("pinned", "nginx:1.25"), old_object: None, operation: Operation::Create },
@@ -66,7 +76,9 @@ fn a_policy_plugin_decides_per_review_with_params() {
 
 #[test]
 fn a_plugin_loaded_as_the_wrong_kind_is_refused() {
-    let err = host().load_renderer("health-core", driftless_plugins_builtin::get("health-core").unwrap().wasm).unwrap_err();
+    let err = host()
+        .load_renderer("health-core", driftless_plugins_builtin::get("health-core").unwrap().wasm)
+        .unwrap_err();
     assert_eq!(err.class(), ErrorClass::Input);
     assert!(
         err.to_string().contains("it says it is a health plugin, but it was loaded as a renderer plugin"),
@@ -101,7 +113,11 @@ fn inspect_reports_hash_imports_exports_and_metadata() {
     let inspection = host().inspect("greedy.wasm", &wasm).unwrap();
     assert_eq!(inspection.content_hash.len(), 64);
     assert_eq!(inspection.size, wasm.len());
-    assert!(inspection.imports.iter().any(|i| i == "driftless:plugin/types@0.1.0"), "{:?}", inspection.imports);
+    assert!(
+        inspection.imports.iter().any(|i| i == "driftless:plugin/types@0.1.0"),
+        "{:?}",
+        inspection.imports
+    );
     assert!(inspection.imports.iter().all(|i| !i.starts_with("wasi:filesystem")), "{:?}", inspection.imports);
     assert!(inspection.exports.iter().any(|e| e == "metadata"), "{:?}", inspection.exports);
     assert!(inspection.exports.iter().any(|e| e.starts_with("driftless:plugin/health-check@0.1.0")));

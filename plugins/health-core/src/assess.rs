@@ -109,10 +109,7 @@ fn split_api_version(api_version: &str) -> (&str, &str) {
 // ---------------------------------------------------------------------------
 
 fn health(status: Status, message: impl Into<String>) -> Health {
-    Health {
-        status,
-        message: message.into(),
-    }
+    Health { status, message: message.into() }
 }
 
 fn healthy(message: impl Into<String>) -> Health {
@@ -128,8 +125,7 @@ fn degraded(message: impl Into<String>) -> Health {
 }
 
 fn get<'a>(value: &'a Value, path: &[&str]) -> Option<&'a Value> {
-    path.iter()
-        .try_fold(value, |cur, key| cur.as_object()?.get(*key))
+    path.iter().try_fold(value, |cur, key| cur.as_object()?.get(*key))
 }
 
 /// A string at `path`.
@@ -176,9 +172,7 @@ fn is_set(value: Option<&Value>) -> bool {
 
 /// A non-empty JSON array at `path`.
 fn nonempty_array_at(value: &Value, path: &[&str]) -> bool {
-    get(value, path)
-        .and_then(Value::as_array)
-        .is_some_and(|a| !a.is_empty())
+    get(value, path).and_then(Value::as_array).is_some_and(|a| !a.is_empty())
 }
 
 /// One entry of a `status.conditions` list; missing fields read as "".
@@ -242,11 +236,7 @@ fn join_detail(reason: &str, message: &str) -> String {
 
 /// `prefix: detail`, or just `prefix` when there is no detail.
 fn with_detail(prefix: &str, detail: &str) -> String {
-    if detail.is_empty() {
-        prefix.to_string()
-    } else {
-        format!("{prefix}: {detail}")
-    }
+    if detail.is_empty() { prefix.to_string() } else { format!("{prefix}: {detail}") }
 }
 
 /// Progressing when the controller has not yet observed the latest spec.
@@ -275,19 +265,14 @@ fn deployment(d: &Value, _version: &str) -> Health {
     if let Some(c) = find(&conditions, "Progressing")
         && c.reason == "ProgressDeadlineExceeded"
     {
-        return degraded(with_detail(
-            "rollout exceeded its progress deadline",
-            c.message,
-        ));
+        return degraded(with_detail("rollout exceeded its progress deadline", c.message));
     }
     let desired = int_at(d, &["spec", "replicas"]).unwrap_or(1);
     let updated = int_at(d, &["status", "updatedReplicas"]).unwrap_or(0);
     let current = int_at(d, &["status", "replicas"]).unwrap_or(0);
     let available = int_at(d, &["status", "availableReplicas"]).unwrap_or(0);
     if updated < desired {
-        return progressing(format!(
-            "waiting for rollout: {updated} of {desired} replicas updated"
-        ));
+        return progressing(format!("waiting for rollout: {updated} of {desired} replicas updated"));
     }
     if current > updated {
         return progressing(format!(
@@ -300,9 +285,7 @@ fn deployment(d: &Value, _version: &str) -> Health {
             "waiting for rollout: {available} of {updated} updated replicas are available"
         ));
     }
-    healthy(format!(
-        "{available} of {desired} replicas updated and available"
-    ))
+    healthy(format!("{available} of {desired} replicas updated and available"))
 }
 
 fn stateful_set(s: &Value, _version: &str) -> Health {
@@ -317,13 +300,10 @@ fn stateful_set(s: &Value, _version: &str) -> Health {
     }
     let strategy = str_at(s, &["spec", "updateStrategy", "type"]).unwrap_or("RollingUpdate");
     if strategy == "OnDelete" {
-        return healthy(format!(
-            "{ready} of {desired} pods ready (OnDelete update strategy)"
-        ));
+        return healthy(format!("{ready} of {desired} pods ready (OnDelete update strategy)"));
     }
     if strategy == "RollingUpdate"
-        && let Some(partition) =
-            int_at(s, &["spec", "updateStrategy", "rollingUpdate", "partition"])
+        && let Some(partition) = int_at(s, &["spec", "updateStrategy", "rollingUpdate", "partition"])
     {
         let target = desired.saturating_sub(partition.max(0)).max(0);
         if updated < target {
@@ -345,9 +325,7 @@ fn stateful_set(s: &Value, _version: &str) -> Health {
     if update_rev.is_empty() {
         healthy(format!("{ready} of {desired} pods ready"))
     } else {
-        healthy(format!(
-            "{ready} of {desired} pods ready at revision {update_rev}"
-        ))
+        healthy(format!("{ready} of {desired} pods ready at revision {update_rev}"))
     }
 }
 
@@ -359,23 +337,15 @@ fn daemon_set(d: &Value, _version: &str) -> Health {
     let updated = int_at(d, &["status", "updatedNumberScheduled"]).unwrap_or(0);
     let available = int_at(d, &["status", "numberAvailable"]).unwrap_or(0);
     if str_at(d, &["spec", "updateStrategy", "type"]) == Some("OnDelete") {
-        return healthy(format!(
-            "{updated} of {desired} pods updated (OnDelete update strategy)"
-        ));
+        return healthy(format!("{updated} of {desired} pods updated (OnDelete update strategy)"));
     }
     if updated < desired {
-        return progressing(format!(
-            "waiting for rollout: {updated} of {desired} pods updated"
-        ));
+        return progressing(format!("waiting for rollout: {updated} of {desired} pods updated"));
     }
     if available < desired {
-        return progressing(format!(
-            "waiting for rollout: {available} of {desired} pods available"
-        ));
+        return progressing(format!("waiting for rollout: {available} of {desired} pods available"));
     }
-    healthy(format!(
-        "{available} of {desired} pods updated and available"
-    ))
+    healthy(format!("{available} of {desired} pods updated and available"))
 }
 
 fn replica_set(r: &Value, _version: &str) -> Health {
@@ -391,9 +361,7 @@ fn replica_set(r: &Value, _version: &str) -> Health {
     let desired = int_at(r, &["spec", "replicas"]).unwrap_or(1);
     let available = int_at(r, &["status", "availableReplicas"]).unwrap_or(0);
     if available < desired {
-        return progressing(format!(
-            "waiting for replicas: {available} of {desired} available"
-        ));
+        return progressing(format!("waiting for replicas: {available} of {desired} available"));
     }
     healthy(format!("{available} of {desired} replicas available"))
 }
@@ -431,19 +399,13 @@ struct ContainerStatus<'a> {
 
 fn container_statuses(p: &Value) -> Vec<ContainerStatus<'_>> {
     let mut out = Vec::new();
-    for (field, what) in [
-        ("initContainerStatuses", "init container"),
-        ("containerStatuses", "container"),
-    ] {
+    for (field, what) in [("initContainerStatuses", "init container"), ("containerStatuses", "container")] {
         let Some(items) = get(p, &["status", field]).and_then(Value::as_array) else {
             continue;
         };
         for item in items.iter().filter(|i| i.is_object()) {
             let name = str_at(item, &["name"]).unwrap_or("?");
-            out.push(ContainerStatus {
-                label: format!("{what} {name:?}"),
-                value: item,
-            });
+            out.push(ContainerStatus { label: format!("{what} {name:?}"), value: item });
         }
     }
     out
@@ -507,11 +469,7 @@ fn pod(p: &Value, _version: &str) -> Health {
                     return None;
                 }
                 let message = str_at(waiting, &["message"]).unwrap_or("");
-                Some(format!(
-                    "{} is waiting: {}",
-                    c.label,
-                    join_detail(reason, message)
-                ))
+                Some(format!("{} is waiting: {}", c.label, join_detail(reason, message)))
             })
             .collect();
         if !bad.is_empty() {
@@ -523,19 +481,12 @@ fn pod(p: &Value, _version: &str) -> Health {
         "Running" => running_pod(p, restart_policy, pod_message),
         "Pending" => {
             let detail = join_detail(pod_reason, pod_message);
-            let detail = if detail.is_empty() {
-                unscheduled_detail(p)
-            } else {
-                detail
-            };
+            let detail = if detail.is_empty() { unscheduled_detail(p) } else { detail };
             progressing(with_detail("pod is pending", &detail))
         }
         "Unknown" => health(
             Status::Unknown,
-            with_detail(
-                "pod state is unknown",
-                &join_detail(pod_reason, pod_message),
-            ),
+            with_detail("pod state is unknown", &join_detail(pod_reason, pod_message)),
         ),
         "" => progressing("pod has no status yet"),
         other => health(Status::Unknown, format!("unrecognised pod phase {other:?}")),
@@ -545,10 +496,7 @@ fn pod(p: &Value, _version: &str) -> Health {
 /// The message of a `PodScheduled` condition that is not True, if any.
 fn unscheduled_detail(p: &Value) -> String {
     let conditions = status_conditions(p);
-    find(&conditions, "PodScheduled")
-        .filter(|c| !c.is_true())
-        .map(|c| c.detail())
-        .unwrap_or_default()
+    find(&conditions, "PodScheduled").filter(|c| !c.is_true()).map(|c| c.detail()).unwrap_or_default()
 }
 
 fn running_pod(p: &Value, restart_policy: &str, pod_message: &str) -> Health {
@@ -586,14 +534,10 @@ fn running_pod(p: &Value, restart_policy: &str, pod_message: &str) -> Health {
         if let Some(t) = get(c, &["lastState", "terminated"]).filter(|t| t.is_object()) {
             let name = str_at(c, &["name"]).unwrap_or("?");
             let detail = termination_detail(t).unwrap_or_else(|| "terminated".to_string());
-            return degraded(format!(
-                "container {name:?} is not ready and last terminated: {detail}"
-            ));
+            return degraded(format!("container {name:?} is not ready and last terminated: {detail}"));
         }
     }
-    progressing(format!(
-        "waiting for containers: {ready_count} of {total} ready"
-    ))
+    progressing(format!("waiting for containers: {ready_count} of {total} ready"))
 }
 
 /// The first load-balancer address (ip or hostname) in `status.loadBalancer.ingress`.
@@ -601,9 +545,8 @@ fn load_balancer_address(object: &Value) -> Option<String> {
     if !nonempty_array_at(object, &["status", "loadBalancer", "ingress"]) {
         return None;
     }
-    let first = get(object, &["status", "loadBalancer", "ingress"])
-        .and_then(Value::as_array)
-        .and_then(|a| a.first());
+    let first =
+        get(object, &["status", "loadBalancer", "ingress"]).and_then(Value::as_array).and_then(|a| a.first());
     let address = first
         .and_then(|f| nonempty_str_at(f, &["ip"]).or_else(|| nonempty_str_at(f, &["hostname"])))
         .unwrap_or("assigned");
@@ -634,10 +577,7 @@ fn pvc(c: &Value, _version: &str) -> Health {
             None => "claim lost its volume".to_string(),
         }),
         None | Some("") => progressing("claim has no status yet"),
-        Some(other) => health(
-            Status::Unknown,
-            format!("unrecognised claim phase {other:?}"),
-        ),
+        Some(other) => health(Status::Unknown, format!("unrecognised claim phase {other:?}")),
     }
 }
 
@@ -646,10 +586,7 @@ fn namespace(n: &Value, _version: &str) -> Health {
         Some("Active") => healthy("namespace is active"),
         Some("Terminating") => progressing("namespace is terminating"),
         None | Some("") => healthy("namespace has no status; assumed usable"),
-        Some(other) => health(
-            Status::Unknown,
-            format!("unrecognised namespace phase {other:?}"),
-        ),
+        Some(other) => health(Status::Unknown, format!("unrecognised namespace phase {other:?}")),
     }
 }
 
@@ -665,15 +602,13 @@ fn job(j: &Value, _version: &str) -> Health {
 
     // FailureTarget is set (Kubernetes 1.31+) as soon as the job is bound to
     // fail, before its pods are gone and Failed is added.
-    if let Some(c) = conditions
-        .iter()
-        .find(|c| c.is_true() && (c.kind == "Failed" || c.kind == "FailureTarget"))
+    if let Some(c) =
+        conditions.iter().find(|c| c.is_true() && (c.kind == "Failed" || c.kind == "FailureTarget"))
     {
         return degraded(with_detail("job failed", &c.detail()));
     }
-    if let Some(c) = conditions
-        .iter()
-        .find(|c| c.is_true() && (c.kind == "Complete" || c.kind == "SuccessCriteriaMet"))
+    if let Some(c) =
+        conditions.iter().find(|c| c.is_true() && (c.kind == "Complete" || c.kind == "SuccessCriteriaMet"))
     {
         let summary = format!("job completed: {succeeded} succeeded");
         return healthy(with_detail(&summary, c.message));
@@ -683,9 +618,7 @@ fn job(j: &Value, _version: &str) -> Health {
         let detail = suspended_condition.map(|c| c.detail()).unwrap_or_default();
         return health(Status::Suspended, with_detail("job is suspended", &detail));
     }
-    progressing(format!(
-        "job is running: {active} active, {succeeded} succeeded, {failed} failed"
-    ))
+    progressing(format!("job is running: {active} active, {succeeded} succeeded, {failed} failed"))
 }
 
 fn ingress(i: &Value, _version: &str) -> Health {
@@ -793,11 +726,7 @@ mod tests {
     fn check(v: Value, status: Status, fragment: &str) {
         let h = run(&v);
         assert_eq!(h.status, status, "wrong status: {h:?}");
-        assert!(
-            h.message.contains(fragment),
-            "message {:?} lacks {fragment:?}",
-            h.message
-        );
+        assert!(h.message.contains(fragment), "message {:?} lacks {fragment:?}", h.message);
     }
 
     // ----- dispatch and apiVersion parsing --------------------------------
@@ -806,14 +735,8 @@ mod tests {
     fn api_version_is_split_into_group_and_version() {
         assert_eq!(split_api_version("apps/v1"), ("apps", "v1"));
         assert_eq!(split_api_version("v1"), ("", "v1"));
-        assert_eq!(
-            split_api_version("extensions/v1beta1"),
-            ("extensions", "v1beta1")
-        );
-        assert_eq!(
-            split_api_version("networking.k8s.io/v1"),
-            ("networking.k8s.io", "v1")
-        );
+        assert_eq!(split_api_version("extensions/v1beta1"), ("extensions", "v1beta1"));
+        assert_eq!(split_api_version("networking.k8s.io/v1"), ("networking.k8s.io", "v1"));
         assert_eq!(split_api_version(""), ("", ""));
     }
 
@@ -842,10 +765,7 @@ mod tests {
             Status::Healthy,
             "completed",
         );
-        assert_eq!(
-            assess(&json!({"apiVersion": "apps/v1", "kind": "Pod"})),
-            None
-        );
+        assert_eq!(assess(&json!({"apiVersion": "apps/v1", "kind": "Pod"})), None);
     }
 
     #[test]
@@ -871,11 +791,7 @@ mod tests {
     fn every_listed_kind_is_assessed() {
         for (group, kind) in KINDS {
             assert!(checker(group, kind).is_some(), "{group}/{kind}");
-            let api = if group.is_empty() {
-                "v1".to_string()
-            } else {
-                format!("{group}/v1")
-            };
+            let api = if group.is_empty() { "v1".to_string() } else { format!("{group}/v1") };
             let h = assess(&json!({"apiVersion": api, "kind": kind}));
             assert!(h.is_some(), "{group}/{kind}");
         }
@@ -885,11 +801,7 @@ mod tests {
     #[test]
     fn deletion_timestamp_means_progressing_for_every_kind() {
         for (group, kind) in KINDS {
-            let api = if group.is_empty() {
-                "v1".to_string()
-            } else {
-                format!("{group}/v1")
-            };
+            let api = if group.is_empty() { "v1".to_string() } else { format!("{group}/v1") };
             let v = json!({"apiVersion": api, "kind": kind,
                 "metadata": {"deletionTimestamp": "2024-01-01T00:00:00Z"}});
             check(v, Status::Progressing, "pending deletion");
@@ -1073,10 +985,7 @@ mod tests {
     #[test]
     fn statefulset_waiting_for_ready_pods() {
         check(
-            sts(
-                json!({"replicas": 3}),
-                json!({"observedGeneration": 1, "readyReplicas": 1}),
-            ),
+            sts(json!({"replicas": 3}), json!({"observedGeneration": 1, "readyReplicas": 1})),
             Status::Progressing,
             "waiting for pods: 1 of 3 ready",
         );
@@ -1141,10 +1050,7 @@ mod tests {
 
     #[test]
     fn statefulset_generation_not_observed() {
-        let mut v = sts(
-            json!({"replicas": 1}),
-            json!({"observedGeneration": 3, "readyReplicas": 1}),
-        );
+        let mut v = sts(json!({"replicas": 1}), json!({"observedGeneration": 3, "readyReplicas": 1}));
         if let Some(m) = v.pointer_mut("/metadata/generation") {
             *m = json!(4);
         }
@@ -1223,10 +1129,7 @@ mod tests {
     #[test]
     fn replicaset_healthy() {
         check(
-            rs(
-                json!(2),
-                json!({"observedGeneration": 1, "replicas": 2, "availableReplicas": 2}),
-            ),
+            rs(json!(2), json!({"observedGeneration": 1, "replicas": 2, "availableReplicas": 2})),
             Status::Healthy,
             "2 of 2 replicas available",
         );
@@ -1235,18 +1138,11 @@ mod tests {
     #[test]
     fn replicaset_progressing() {
         check(
-            rs(
-                json!(3),
-                json!({"observedGeneration": 1, "replicas": 3, "availableReplicas": 1}),
-            ),
+            rs(json!(3), json!({"observedGeneration": 1, "replicas": 3, "availableReplicas": 1})),
             Status::Progressing,
             "1 of 3 available",
         );
-        check(
-            rs(json!(3), json!({})),
-            Status::Progressing,
-            "observe generation 1",
-        );
+        check(rs(json!(3), json!({})), Status::Progressing, "observe generation 1");
     }
 
     #[test]
@@ -1309,27 +1205,17 @@ mod tests {
     #[test]
     fn pod_ready_condition_without_container_statuses() {
         check(
-            pod(
-                json!({}),
-                json!({"phase": "Running", "conditions": [{"type": "Ready", "status": "True"}]}),
-            ),
+            pod(json!({}), json!({"phase": "Running", "conditions": [{"type": "Ready", "status": "True"}]})),
             Status::Healthy,
             "pod is running and ready",
         );
-        check(
-            pod(json!({}), json!({"phase": "Running"})),
-            Status::Progressing,
-            "0 of 0 ready",
-        );
+        check(pod(json!({}), json!({"phase": "Running"})), Status::Progressing, "0 of 0 ready");
     }
 
     #[test]
     fn pod_succeeded_is_healthy() {
         check(
-            pod(
-                json!({"restartPolicy": "Never"}),
-                json!({"phase": "Succeeded"}),
-            ),
+            pod(json!({"restartPolicy": "Never"}), json!({"phase": "Succeeded"})),
             Status::Healthy,
             "completed successfully",
         );
@@ -1367,11 +1253,7 @@ mod tests {
             Status::Progressing,
             "restartPolicy OnFailure",
         );
-        check(
-            pod(json!({}), json!(null)),
-            Status::Progressing,
-            "no status",
-        );
+        check(pod(json!({}), json!(null)), Status::Progressing, "no status");
     }
 
     #[test]
@@ -1413,11 +1295,7 @@ mod tests {
             Status::Degraded,
             "init container \"migrate\" exit code 2",
         );
-        check(
-            pod(json!({}), json!({"phase": "Failed"})),
-            Status::Degraded,
-            "pod failed",
-        );
+        check(pod(json!({}), json!({"phase": "Failed"})), Status::Degraded, "pod failed");
     }
 
     #[test]
@@ -1452,16 +1330,8 @@ mod tests {
         );
         let h = run(&v);
         assert_eq!(h.status, Status::Degraded);
-        assert!(
-            h.message
-                .contains("init container \"init\" is waiting: CrashLoopBackOff"),
-            "{h:?}"
-        );
-        assert!(
-            h.message
-                .contains("container \"app\" is waiting: ImagePullBackOff"),
-            "{h:?}"
-        );
+        assert!(h.message.contains("init container \"init\" is waiting: CrashLoopBackOff"), "{h:?}");
+        assert!(h.message.contains("container \"app\" is waiting: ImagePullBackOff"), "{h:?}");
     }
 
     #[test]
@@ -1496,18 +1366,11 @@ mod tests {
     #[test]
     fn pod_unknown_phase_is_unknown() {
         check(
-            pod(
-                json!({}),
-                json!({"phase": "Unknown", "message": "node lost"}),
-            ),
+            pod(json!({}), json!({"phase": "Unknown", "message": "node lost"})),
             Status::Unknown,
             "node lost",
         );
-        check(
-            pod(json!({}), json!({"phase": "Sleeping"})),
-            Status::Unknown,
-            "\"Sleeping\"",
-        );
+        check(pod(json!({}), json!({"phase": "Sleeping"})), Status::Unknown, "\"Sleeping\"");
     }
 
     // ----- Service ----------------------------------------------------------
@@ -1519,17 +1382,9 @@ mod tests {
 
     #[test]
     fn service_cluster_ip_is_healthy() {
-        check(
-            svc(json!({"type": "ClusterIP"}), json!({})),
-            Status::Healthy,
-            "ClusterIP",
-        );
+        check(svc(json!({"type": "ClusterIP"}), json!({})), Status::Healthy, "ClusterIP");
         check(svc(json!({}), json!(null)), Status::Healthy, "ClusterIP");
-        check(
-            svc(json!({"type": "NodePort"}), json!({})),
-            Status::Healthy,
-            "NodePort",
-        );
+        check(svc(json!({"type": "NodePort"}), json!({})), Status::Healthy, "NodePort");
     }
 
     #[test]
@@ -1540,10 +1395,7 @@ mod tests {
             "waiting for a load balancer address",
         );
         check(
-            svc(
-                json!({"type": "LoadBalancer"}),
-                json!({"loadBalancer": {"ingress": []}}),
-            ),
+            svc(json!({"type": "LoadBalancer"}), json!({"loadBalancer": {"ingress": []}})),
             Status::Progressing,
             "waiting for a load balancer",
         );
@@ -1565,26 +1417,10 @@ mod tests {
             json!({"apiVersion": "networking.k8s.io/v1", "kind": "Ingress",
             "metadata": {"name": "i"}, "status": status})
         };
-        check(
-            ing(json!({"loadBalancer": {"ingress": [{"ip": "192.0.2.7"}]}})),
-            Status::Healthy,
-            "192.0.2.7",
-        );
-        check(
-            ing(json!({"loadBalancer": {"ingress": [{}]}})),
-            Status::Healthy,
-            "assigned",
-        );
-        check(
-            ing(json!({"loadBalancer": {}})),
-            Status::Progressing,
-            "load balancer address",
-        );
-        check(
-            ing(json!(null)),
-            Status::Progressing,
-            "load balancer address",
-        );
+        check(ing(json!({"loadBalancer": {"ingress": [{"ip": "192.0.2.7"}]}})), Status::Healthy, "192.0.2.7");
+        check(ing(json!({"loadBalancer": {"ingress": [{}]}})), Status::Healthy, "assigned");
+        check(ing(json!({"loadBalancer": {}})), Status::Progressing, "load balancer address");
+        check(ing(json!(null)), Status::Progressing, "load balancer address");
     }
 
     // ----- PersistentVolumeClaim -------------------------------------------
@@ -1597,23 +1433,11 @@ mod tests {
 
     #[test]
     fn pvc_health() {
-        check(
-            claim(json!("Bound")),
-            Status::Healthy,
-            "bound to volume pv-1",
-        );
+        check(claim(json!("Bound")), Status::Healthy, "bound to volume pv-1");
         check(claim(json!("Pending")), Status::Progressing, "pending");
-        check(
-            claim(json!("Lost")),
-            Status::Degraded,
-            "lost its volume pv-1",
-        );
+        check(claim(json!("Lost")), Status::Degraded, "lost its volume pv-1");
         check(claim(json!("Weird")), Status::Unknown, "\"Weird\"");
-        check(
-            json!({"apiVersion": "v1", "kind": "PersistentVolumeClaim"}),
-            Status::Progressing,
-            "no status",
-        );
+        check(json!({"apiVersion": "v1", "kind": "PersistentVolumeClaim"}), Status::Progressing, "no status");
     }
 
     // ----- Namespace --------------------------------------------------------
@@ -1625,17 +1449,9 @@ mod tests {
             "metadata": {"name": "team"}, "status": status})
         };
         check(ns(json!({"phase": "Active"})), Status::Healthy, "active");
-        check(
-            ns(json!({"phase": "Terminating"})),
-            Status::Progressing,
-            "terminating",
-        );
+        check(ns(json!({"phase": "Terminating"})), Status::Progressing, "terminating");
         check(ns(json!(null)), Status::Healthy, "no status");
-        check(
-            json!({"apiVersion": "v1", "kind": "Namespace"}),
-            Status::Healthy,
-            "assumed usable",
-        );
+        check(json!({"apiVersion": "v1", "kind": "Namespace"}), Status::Healthy, "assumed usable");
         check(ns(json!({"phase": "Odd"})), Status::Unknown, "\"Odd\"");
     }
 
@@ -1676,11 +1492,7 @@ mod tests {
             Status::Progressing,
             "2 active, 1 succeeded, 0 failed",
         );
-        check(
-            job(json!({}), json!(null)),
-            Status::Progressing,
-            "job is running",
-        );
+        check(job(json!({}), json!(null)), Status::Progressing, "job is running");
     }
 
     #[test]
@@ -1708,11 +1520,7 @@ mod tests {
 
     #[test]
     fn job_suspended() {
-        check(
-            job(json!({"suspend": true}), json!({})),
-            Status::Suspended,
-            "suspended",
-        );
+        check(job(json!({"suspend": true}), json!({})), Status::Suspended, "suspended");
         check(
             job(
                 json!({}),
@@ -1724,10 +1532,7 @@ mod tests {
         );
         // A finished job stays finished even if marked suspended.
         check(
-            job(
-                json!({"suspend": true}),
-                json!({"conditions": [{"type": "Complete", "status": "True"}]}),
-            ),
+            job(json!({"suspend": true}), json!({"conditions": [{"type": "Complete", "status": "True"}]})),
             Status::Healthy,
             "completed",
         );
@@ -1749,21 +1554,17 @@ mod tests {
     #[test]
     fn hpa_v2_healthy() {
         check(
-            hpa_v2(
-                json!({"currentReplicas": 3, "desiredReplicas": 4, "conditions": [
+            hpa_v2(json!({"currentReplicas": 3, "desiredReplicas": 4, "conditions": [
                 {"type": "AbleToScale", "status": "True", "reason": "SucceededRescale"},
                 {"type": "ScalingActive", "status": "True", "reason": "ValidMetricFound"},
-                {"type": "ScalingLimited", "status": "False", "reason": "DesiredWithinRange"}]}),
-            ),
+                {"type": "ScalingLimited", "status": "False", "reason": "DesiredWithinRange"}]})),
             Status::Healthy,
             "3 current, 4 desired replicas",
         );
         check(
-            hpa_v2(
-                json!({"currentReplicas": 10, "desiredReplicas": 10, "conditions": [
+            hpa_v2(json!({"currentReplicas": 10, "desiredReplicas": 10, "conditions": [
                 {"type": "AbleToScale", "status": "True", "reason": "ReadyForNewScale"},
-                {"type": "ScalingLimited", "status": "True", "reason": "TooManyReplicas"}]}),
-            ),
+                {"type": "ScalingLimited", "status": "True", "reason": "TooManyReplicas"}]})),
             Status::Healthy,
             "limited: TooManyReplicas",
         );
@@ -1803,21 +1604,13 @@ mod tests {
 
     #[test]
     fn hpa_without_conditions_is_progressing() {
-        check(
-            hpa_v2(json!({})),
-            Status::Progressing,
-            "waiting for the autoscaler",
-        );
+        check(hpa_v2(json!({})), Status::Progressing, "waiting for the autoscaler");
         check(
             json!({"apiVersion": "autoscaling/v1", "kind": "HorizontalPodAutoscaler"}),
             Status::Progressing,
             "waiting for the autoscaler",
         );
-        check(
-            hpa_v1("[]"),
-            Status::Progressing,
-            "waiting for the autoscaler",
-        );
+        check(hpa_v1("[]"), Status::Progressing, "waiting for the autoscaler");
     }
 
     #[test]
@@ -1841,11 +1634,7 @@ mod tests {
         );
         check(hpa_v1("not json ["), Status::Unknown, "cannot parse");
         // Valid JSON of the wrong shape: no usable conditions.
-        check(
-            hpa_v1(r#"{"type":"AbleToScale"}"#),
-            Status::Progressing,
-            "waiting",
-        );
+        check(hpa_v1(r#"{"type":"AbleToScale"}"#), Status::Progressing, "waiting");
     }
 
     // ----- APIService -------------------------------------------------------
@@ -1858,26 +1647,18 @@ mod tests {
     #[test]
     fn apiservice_health() {
         check(
-            apisvc(
-                json!({"conditions": [{"type": "Available", "status": "True",
-                "reason": "Passed", "message": "all checks passed"}]}),
-            ),
+            apisvc(json!({"conditions": [{"type": "Available", "status": "True",
+                "reason": "Passed", "message": "all checks passed"}]})),
             Status::Healthy,
             "available: Passed: all checks passed",
         );
         check(
-            apisvc(
-                json!({"conditions": [{"type": "Available", "status": "False",
-                "reason": "MissingEndpoints", "message": "endpoints for service/metrics-server have no addresses"}]}),
-            ),
+            apisvc(json!({"conditions": [{"type": "Available", "status": "False",
+                "reason": "MissingEndpoints", "message": "endpoints for service/metrics-server have no addresses"}]})),
             Status::Progressing,
             "not available: MissingEndpoints: endpoints for service/metrics-server",
         );
-        check(
-            apisvc(json!({})),
-            Status::Progressing,
-            "waiting for the Available condition",
-        );
+        check(apisvc(json!({})), Status::Progressing, "waiting for the Available condition");
     }
 
     // ----- CustomResourceDefinition ----------------------------------------
@@ -1902,11 +1683,7 @@ mod tests {
             Status::Progressing,
             "not established yet: Installing",
         );
-        check(
-            crd(json!([])),
-            Status::Progressing,
-            "waiting for the Established condition",
-        );
+        check(crd(json!([])), Status::Progressing, "waiting for the Established condition");
         check(
             crd(json!([{"type": "NamesAccepted", "status": "False",
                 "reason": "MultipleNamesConflict", "message": "\"widget\" is already in use"},
@@ -2041,10 +1818,7 @@ mod tests {
                         "state": {"waiting": {"reason": "CrashLoopBackOff", "message": "m"}},
                         "lastState": {"terminated": {"exitCode": 1, "reason": "Error"}}}]}),
             ),
-            svc(
-                json!({"type": "LoadBalancer"}),
-                json!({"loadBalancer": {"ingress": [{"ip": "1.2.3.4"}]}}),
-            ),
+            svc(json!({"type": "LoadBalancer"}), json!({"loadBalancer": {"ingress": [{"ip": "1.2.3.4"}]}})),
             claim(json!("Bound")),
             json!({"apiVersion": "v1", "kind": "Namespace", "status": {"phase": "Active"}}),
             job(
@@ -2056,9 +1830,7 @@ mod tests {
                 "status": {"loadBalancer": {"ingress": [{"hostname": "h"}]}}}),
             hpa_v2(json!({"currentReplicas": 1, "conditions": [
                 {"type": "ScalingActive", "status": "False", "reason": "FailedGetResourceMetric"}]})),
-            hpa_v1(
-                r#"[{"type":"ScalingActive","status":"False","reason":"FailedGetResourceMetric"}]"#,
-            ),
+            hpa_v1(r#"[{"type":"ScalingActive","status":"False","reason":"FailedGetResourceMetric"}]"#),
             apisvc(json!({"conditions": [{"type": "Available", "status": "True"}]})),
             crd(json!([{"type": "Established", "status": "True"}])),
         ]
@@ -2123,10 +1895,8 @@ mod tests {
                     } else if let Some(slot) = v.pointer_mut(&pointer(&path)) {
                         *slot = replacement.clone();
                     }
-                    let kind_changed = matches!(
-                        path.first().map(String::as_str),
-                        None | Some("apiVersion" | "kind")
-                    );
+                    let kind_changed =
+                        matches!(path.first().map(String::as_str), None | Some("apiVersion" | "kind"));
                     match assess(&v) {
                         Some(h) => assert_ne!(h.status, Status::Missing, "{v}"),
                         None => assert!(kind_changed, "lost the kind for {v}"),

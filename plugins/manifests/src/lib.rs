@@ -11,8 +11,8 @@
 use std::path::Path;
 
 use driftless_plugin_sdk::Object;
+use driftless_plugin_sdk::manifest::{Format, parse_objects};
 use driftless_plugin_sdk::renderer::{RenderError, Renderer, Request};
-use driftless_plugin_sdk::serde_json::{self, Value};
 
 /// The renderer.
 pub struct Manifests;
@@ -35,7 +35,14 @@ impl Renderer for Manifests {
                 .map_err(|e| RenderError::in_file(&shown, format!("cannot read: {e}")))?;
             let text =
                 String::from_utf8(bytes).map_err(|_| RenderError::in_file(&shown, "not valid UTF-8 text"))?;
-            parse_file(&shown, &text, relative.ends_with(".json"), &mut objects)?;
+            let parsed = parse_objects(&text, Format::of_file(&relative)).map_err(|e| {
+                let error = RenderError::in_file(&shown, e.message);
+                match e.line {
+                    Some(line) => error.at_line(line),
+                    None => error,
+                }
+            })?;
+            objects.extend(parsed);
         }
         Ok(objects)
     }
@@ -82,48 +89,6 @@ fn collect(
                 continue;
             }
             out.push(relative);
-        }
-    }
-    Ok(())
-}
-
-/// Parse one file's documents into `out`.
-fn parse_file(shown: &str, text: &str, json: bool, out: &mut Vec<Object>) -> Result<(), RenderError> {
-    let documents: Vec<(Value, usize)> = if json {
-        // JSON is read as JSON, so its numbers and escapes mean exactly what they say.
-        let value = serde_json::from_str(text)
-            .map_err(|e| RenderError::in_file(shown, format!("invalid JSON: {e}")).at_line(e.line()))?;
-        vec![(value, 1)]
-    } else {
-        driftless_yaml::parse_stream(text)
-            .map_err(|e| {
-                RenderError::in_file(shown, format!("invalid YAML: {} (column {})", e.message, e.column))
-                    .at_line(e.line)
-            })?
-            .into_iter()
-            .map(|d| (d.value, d.line))
-            .collect()
-    };
-    for (value, line) in documents {
-        if value.is_null() {
-            continue;
-        }
-        let fail = |what: String| RenderError::in_file(shown, what).at_line(line);
-        let object = Object::from_value(value).map_err(|e| fail(format!("not a Kubernetes object: {e}")))?;
-        if object.kind() == "List" {
-            let Value::Object(mut map) = object.into_value() else { continue };
-            let items = match map.remove("items") {
-                None | Some(Value::Null) => Vec::new(),
-                Some(Value::Array(items)) => items,
-                Some(_) => return Err(fail("`items` of a List must be a list".into())),
-            };
-            for (i, item) in items.into_iter().enumerate() {
-                let item = Object::from_value(item)
-                    .map_err(|e| fail(format!("List item {i} is not a Kubernetes object: {e}")))?;
-                out.push(item);
-            }
-        } else {
-            out.push(object);
         }
     }
     Ok(())

@@ -118,12 +118,16 @@ macro_rules! export_health {
                 }
             }
             impl __bindings::exports::driftless::plugin::health_check::Guest for __DriftlessHealth {
-                fn kinds() -> ::std::vec::Vec<__bindings::exports::driftless::plugin::health_check::KindSelector> {
+                fn kinds()
+                -> ::std::vec::Vec<__bindings::exports::driftless::plugin::health_check::KindSelector>
+                {
                     $crate::health::__kinds::<$check>()
                 }
                 fn assess(
                     objects: ::std::vec::Vec<::std::string::String>,
-                ) -> ::std::vec::Vec<::std::option::Option<__bindings::exports::driftless::plugin::health_check::Health>> {
+                ) -> ::std::vec::Vec<
+                    ::std::option::Option<__bindings::exports::driftless::plugin::health_check::Health>,
+        > {
                     $crate::health::__assess::<$check>(objects)
                 }
             }

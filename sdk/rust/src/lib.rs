@@ -42,7 +42,7 @@
 // The generated bindings refer to this crate by name, also from inside it.
 extern crate self as driftless_plugin_sdk;
 
-pub use driftless_core::{GroupVersionKind, Object, ObjectError, ObjectRef};
+pub use driftless_core::{GroupVersionKind, Object, ObjectError, ObjectRef, manifest};
 pub use serde_json;
 
 /// The contract version this SDK implements: the version of the `driftless:plugin` WIT

@@ -78,11 +78,17 @@ fn to_wit_ref(r: ObjectRef) -> wit_types::ObjectRef {
 }
 
 #[doc(hidden)]
-pub fn __evaluate<P: Policy>(reviews: Vec<wit::Review>, params: String, inventory: Vec<String>) -> Vec<wit::Decision> {
+pub fn __evaluate<P: Policy>(
+    reviews: Vec<wit::Review>,
+    params: String,
+    inventory: Vec<String>,
+) -> Vec<wit::Decision> {
     // Bad input fails closed: every review is denied, saying why.
     let params = match params.trim() {
         "" => Ok(Map::new()),
-        text => serde_json::from_str::<Map<String, Value>>(text).map_err(|e| format!("policy parameters: {e}")),
+        text => {
+            serde_json::from_str::<Map<String, Value>>(text).map_err(|e| format!("policy parameters: {e}"))
+        }
     };
     let inventory: Result<Vec<Object>, String> =
         inventory.iter().map(|t| parse_object(t).map_err(|e| format!("inventory object: {e}"))).collect();
@@ -129,8 +135,8 @@ macro_rules! export_policy {
     ($policy:ty) => {
         #[cfg(target_arch = "wasm32")]
         const _: () = {
-            use $crate::bindings::policy as __bindings;
             use __bindings::exports::driftless::plugin::policy_check as __wit;
+            use $crate::bindings::policy as __bindings;
             struct __DriftlessPolicy;
             impl __bindings::Guest for __DriftlessPolicy {
                 fn metadata() -> $crate::bindings::types::PluginMetadata {
@@ -151,7 +157,7 @@ macro_rules! export_policy {
                     $crate::policy::__evaluate::<$policy>(reviews, params, inventory)
                 }
             }
-            __bindings::__export_policy_world!(__DriftlessPolicy with_types_in $crate::bindings::policy);
+    __bindings::__export_policy_world!(__DriftlessPolicy with_types_in $crate::bindings::policy);
         };
     };
 }

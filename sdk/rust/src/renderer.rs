@@ -131,7 +131,8 @@ macro_rules! export_renderer {
             impl __bindings::exports::driftless::plugin::render::Guest for __DriftlessRenderer {
                 fn render(
                     request: __bindings::exports::driftless::plugin::render::RenderRequest,
-                ) -> Result<::std::vec::Vec<::std::string::String>, $crate::bindings::types::Diagnostic> {
+                ) -> Result<::std::vec::Vec<::std::string::String>, $crate::bindings::types::Diagnostic>
+                {
                     $crate::renderer::__render::<$renderer>(request)
                 }
             }

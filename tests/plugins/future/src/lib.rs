@@ -3,9 +3,9 @@
 
 #[cfg(target_arch = "wasm32")]
 mod export {
+    use b::exports::driftless::plugin::health_check::{Guest, Health, KindSelector};
     use driftless_plugin_sdk::bindings::health as b;
     use driftless_plugin_sdk::bindings::types::PluginMetadata;
-    use b::exports::driftless::plugin::health_check::{Guest, Health, KindSelector};
 
     struct Future;
 

@@ -63,7 +63,10 @@ impl Renderer for Hostile {
                     std::hint::black_box(pad);
                     if std::hint::black_box(n) == u64::MAX { n } else { deeper(n + 1, pad).wrapping_add(1) }
                 }
-                configmap(Map::from_iter([("depth".to_owned(), Value::String(deeper(0, [7; 256]).to_string()))]))
+                configmap(Map::from_iter([(
+                    "depth".to_owned(),
+                    Value::String(deeper(0, [7; 256]).to_string()),
+                )]))
             }
             "flood" => {
                 // A gigabyte of output, one 10 KB object at a time.
@@ -111,13 +114,18 @@ mod export {
     use b::exports::driftless::plugin::render::RenderRequest;
     use driftless_plugin_sdk::bindings::renderer as b;
     use driftless_plugin_sdk::bindings::types::{Capability, Diagnostic, PluginMetadata};
-    use driftless_plugin_sdk::{PluginKind, __metadata};
+    use driftless_plugin_sdk::{__metadata, PluginKind};
 
     struct Raw;
 
     impl b::Guest for Raw {
         fn metadata() -> PluginMetadata {
-            __metadata("hostile", env!("CARGO_PKG_VERSION"), PluginKind::Renderer, vec![Capability::CheckoutRead])
+            __metadata(
+                "hostile",
+                env!("CARGO_PKG_VERSION"),
+                PluginKind::Renderer,
+                vec![Capability::CheckoutRead],
+            )
         }
     }
 

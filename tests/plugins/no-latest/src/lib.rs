@@ -30,9 +30,11 @@ impl Policy for NoLatest {
     const NAME: &'static str = "no-latest";
 
     fn evaluate(review: &Review, context: &Context) -> Vec<Violation> {
-        let exempt: Vec<&str> = context.params.get("exempt").and_then(Value::as_array).map_or_else(Vec::new, |a| {
-            a.iter().filter_map(Value::as_str).collect()
-        });
+        let exempt: Vec<&str> = context
+            .params
+            .get("exempt")
+            .and_then(Value::as_array)
+            .map_or_else(Vec::new, |a| a.iter().filter_map(Value::as_str).collect());
         let Some(spec) = pod_spec(review.object.as_value()) else { return Vec::new() };
         ["initContainers", "containers"]
             .iter()
@@ -40,7 +42,9 @@ impl Policy for NoLatest {
             .flatten()
             .filter_map(|c| Some((c["name"].as_str().unwrap_or("?"), c["image"].as_str()?)))
             .filter(|(_, image)| untagged_or_latest(image) && !exempt.iter().any(|p| image.starts_with(p)))
-            .map(|(name, image)| Violation::new(format!("container {name} uses image {image} without a pinned tag")))
+            .map(|(name, image)| {
+                Violation::new(format!("container {name} uses image {image} without a pinned tag"))
+            })
             .collect()
     }
 }
@@ -67,7 +71,8 @@ mod tests {
         assert_eq!(NoLatest::evaluate(&review("nginx:latest"), &ctx).len(), 1);
         assert!(NoLatest::evaluate(&review("registry:5000/nginx:1.25"), &ctx).is_empty());
         assert!(NoLatest::evaluate(&review("nginx@sha256:abc"), &ctx).is_empty());
-        let exempt = Context { params: json!({"exempt": ["nginx"]}).as_object().unwrap().clone(), inventory: vec![] };
+        let exempt =
+            Context { params: json!({"exempt": ["nginx"]}).as_object().unwrap().clone(), inventory: vec![] };
         assert!(NoLatest::evaluate(&review("nginx"), &exempt).is_empty());
     }
 }

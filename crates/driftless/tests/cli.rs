@@ -1,4 +1,4 @@
-//! `driftless render`, run as a process: output formats, exit codes and error messages.
+//! The `driftless` command run as a process: output formats, exit codes and error messages.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -14,10 +14,13 @@ fn repo_root() -> PathBuf {
 }
 
 fn driftless(args: &[&str], cwd: &Path) -> Output {
+    // Each run gets its own plugin cache, so tests neither share nor pollute the user's.
+    let cache = tempfile::tempdir().unwrap();
     Command::new(env!("CARGO_BIN_EXE_driftless"))
         .args(args)
         .current_dir(cwd)
         .env_remove("RUST_LOG")
+        .env("DRIFTLESS_CACHE_DIR", cache.path())
         .output()
         .expect("run driftless")
 }
@@ -199,7 +202,14 @@ fn root_flag_sets_what_the_renderer_sees() {
 
 #[test]
 fn help_is_available_for_every_command() {
-    for args in [&["--help"][..], &["render", "--help"], &["help", "render"]] {
+    for args in [
+        &["--help"][..],
+        &["render", "--help"],
+        &["help", "render"],
+        &["health", "--help"],
+        &["plugin", "--help"],
+        &["plugin", "inspect", "--help"],
+    ] {
         let out = driftless(args, &repo_root());
         assert_eq!(out.status.code(), Some(0), "{args:?}");
         assert!(stdout(&out).contains("Usage: driftless"), "{args:?}: {}", stdout(&out));
@@ -208,4 +218,99 @@ fn help_is_available_for_every_command() {
     for flag in ["--path", "--root", "--plugin", "--output", "--plugin-timeout", "--plugin-memory-mib"] {
         assert!(stdout(&out).contains(flag), "render --help lacks {flag}");
     }
+}
+
+#[test]
+fn health_reports_every_object_in_input_order() {
+    let dir = tempfile::tempdir().unwrap();
+    write_files(
+        dir.path(),
+        &[(
+            "live.yaml",
+            "\
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web, namespace: shop, generation: 3}
+spec: {replicas: 3}
+status: {observedGeneration: 3, replicas: 3, updatedReplicas: 3, availableReplicas: 1}
+---
+apiVersion: example.com/v1
+kind: Widget
+metadata: {name: w}
+---
+apiVersion: v1
+kind: Namespace
+metadata: {name: shop}
+status: {phase: Active}
+",
+        )],
+    );
+    let out = driftless(&["health", "--manifests", "live.yaml", "-o", "json"], dir.path());
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let json: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(
+        json,
+        serde_json::json!([
+            {"apiVersion": "apps/v1", "kind": "Deployment", "namespace": "shop", "name": "web",
+             "status": "Progressing", "message": "waiting for rollout: 1 of 3 updated replicas are available"},
+            {"apiVersion": "example.com/v1", "kind": "Widget", "namespace": null, "name": "w",
+             "status": null, "message": null},
+            {"apiVersion": "v1", "kind": "Namespace", "namespace": null, "name": "shop",
+             "status": "Healthy", "message": "namespace is active"}
+        ])
+    );
+    let text = driftless(&["health", "--manifests", "live.yaml"], dir.path());
+    assert_eq!(text.status.code(), Some(0));
+    assert!(stdout(&text).starts_with("OBJECT "), "{}", stdout(&text));
+    assert!(stdout(&text).contains("apps/v1 Deployment shop/web  Progressing"), "{}", stdout(&text));
+}
+
+#[test]
+fn health_errors_map_to_exit_codes() {
+    let dir = tempfile::tempdir().unwrap();
+    write_files(
+        dir.path(),
+        &[("bad.yaml", "kind: [\n"), ("ok.yaml", "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\n")],
+    );
+    let out = driftless(&["health", "--manifests", "bad.yaml"], dir.path());
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("bad.yaml: line 2: invalid YAML"), "{}", stderr(&out));
+    // A renderer is not a health plugin: an input error naming it.
+    let out = driftless(&["health", "--manifests", "ok.yaml", "--plugin", HOSTILE_PLUGIN], dir.path());
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("it says it is a renderer plugin, but it was loaded as a health plugin"),
+        "{}",
+        stderr(&out)
+    );
+    let out = driftless(&["health", "--manifests", "missing.yaml"], dir.path());
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn plugin_inspect_shows_what_a_component_is() {
+    let out = driftless(&["plugin", "inspect", HOSTILE_PLUGIN], &repo_root());
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = stdout(&out);
+    for expected in [
+        "name:         hostile",
+        "kind:         renderer",
+        "contract:     0.1.0",
+        "capabilities: checkout-read",
+        "  driftless:plugin/render@0.1.0",
+        "sha256:       ",
+    ] {
+        assert!(text.contains(expected), "missing {expected:?} in\n{text}");
+    }
+    let out = driftless(&["plugin", "inspect", HOSTILE_PLUGIN, "-o", "json"], &repo_root());
+    let json: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(json["kind"], "renderer");
+    assert_eq!(json["capabilities"], serde_json::json!(["checkout-read"]));
+    assert_eq!(json["content_hash"].as_str().unwrap().len(), 64);
+
+    let dir = tempfile::tempdir().unwrap();
+    write_files(dir.path(), &[("x.wasm", "nope")]);
+    let out = driftless(&["plugin", "inspect", "x.wasm"], dir.path());
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("plugin x.wasm is not a valid driftless plugin"), "{}", stderr(&out));
 }
