@@ -105,33 +105,25 @@ macro_rules! export_health {
     ($check:ty) => {
         #[cfg(target_arch = "wasm32")]
         const _: () = {
+            use __bindings::exports::driftless::plugin::health_check as __wit;
             use $crate::bindings::health as __bindings;
-            struct __DriftlessHealth;
-            impl __bindings::Guest for __DriftlessHealth {
+            struct __Health;
+            impl __bindings::Guest for __Health {
                 fn metadata() -> $crate::bindings::types::PluginMetadata {
-                    $crate::__metadata(
-                        <$check as $crate::health::HealthCheck>::NAME,
-                        env!("CARGO_PKG_VERSION"),
-                        $crate::PluginKind::Health,
-                        ::std::vec::Vec::new(),
-                    )
+                    let name = <$check as $crate::health::HealthCheck>::NAME;
+                    let kind = $crate::PluginKind::Health;
+                    $crate::__metadata(name, env!("CARGO_PKG_VERSION"), kind, Vec::new())
                 }
             }
-            impl __bindings::exports::driftless::plugin::health_check::Guest for __DriftlessHealth {
-                fn kinds()
-                -> ::std::vec::Vec<__bindings::exports::driftless::plugin::health_check::KindSelector>
-                {
+            impl __wit::Guest for __Health {
+                fn kinds() -> Vec<__wit::KindSelector> {
                     $crate::health::__kinds::<$check>()
                 }
-                fn assess(
-                    objects: ::std::vec::Vec<::std::string::String>,
-                ) -> ::std::vec::Vec<
-                    ::std::option::Option<__bindings::exports::driftless::plugin::health_check::Health>,
-        > {
+                fn assess(objects: Vec<String>) -> Vec<Option<__wit::Health>> {
                     $crate::health::__assess::<$check>(objects)
                 }
             }
-            __bindings::__export_health_world!(__DriftlessHealth with_types_in $crate::bindings::health);
+    __bindings::__export_health_world!(__Health with_types_in __bindings);
         };
     };
 }
