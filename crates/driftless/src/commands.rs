@@ -6,7 +6,8 @@ use std::path::PathBuf;
 use clap::{Subcommand, ValueEnum};
 use driftless_core::manifest::{Format, parse_objects};
 use driftless_engine::health::{HealthError, ObjectHealth, assess, load_plugins};
-use driftless_plugin_host::{ErrorClass, Limits, PluginError, PluginHost};
+use driftless_plugin_host::scaffold::{ScaffoldError, scaffold};
+use driftless_plugin_host::{ErrorClass, Limits, PluginError, PluginHost, PluginKind};
 
 use crate::{Failure, LimitArgs, write_stdout};
 
@@ -32,8 +33,33 @@ pub(crate) struct HealthArgs {
     limits: LimitArgs,
 }
 
+/// Plugin kinds, as `plugin new` takes them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum NewKind {
+    Renderer,
+    Health,
+    Secret,
+    Policy,
+}
+
 #[derive(Debug, Subcommand)]
 pub(crate) enum PluginCommand {
+    /// Create a new plugin crate that depends on the SDK by path and builds with
+    /// `cargo build --release --target wasm32-wasip2`.
+    New {
+        /// The plugin's name (and crate name): lowercase letters, digits and `-`.
+        name: String,
+        /// What kind of plugin.
+        #[arg(long, value_enum)]
+        kind: NewKind,
+        /// Where to create it [default: ./NAME].
+        #[arg(long, value_name = "DIR")]
+        path: Option<PathBuf>,
+        /// The SDK crate to depend on [default: the SDK of the source tree this binary was
+        /// built from].
+        #[arg(long, value_name = "DIR")]
+        sdk: Option<PathBuf>,
+    },
     /// Show what a plugin component is: kind, version, contract, capabilities, imports,
     /// exports and content hash. Nothing in it runs but its `metadata` function, sandboxed.
     Inspect {
@@ -98,6 +124,36 @@ fn health_table(health: &[ObjectHealth]) -> String {
 
 pub(crate) fn run_plugin(command: &PluginCommand) -> Result<(), Failure> {
     match command {
+        PluginCommand::New { name, kind, path, sdk } => {
+            let kind = match kind {
+                NewKind::Renderer => PluginKind::Renderer,
+                NewKind::Health => PluginKind::Health,
+                NewKind::Secret => PluginKind::SecretBackend,
+                NewKind::Policy => PluginKind::Policy,
+            };
+            let dir = path.clone().unwrap_or_else(|| PathBuf::from(name));
+            let sdk = sdk
+                .clone()
+                .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../sdk/rust")));
+            let files = scaffold(name, kind, &dir, &sdk).map_err(|e| {
+                let class = if matches!(e, ScaffoldError::Io { .. }) {
+                    ErrorClass::Runtime
+                } else {
+                    ErrorClass::Input
+                };
+                Failure::new(class, e)
+            })?;
+            let mut out = format!("created {kind} plugin `{name}` in {}:\n", dir.display());
+            for file in files {
+                let _ = writeln!(out, "  {}", file.display());
+            }
+            let _ = writeln!(
+                out,
+                "next: cd {} && cargo test && cargo build --release --target wasm32-wasip2",
+                dir.display()
+            );
+            write_stdout(&out)
+        }
         PluginCommand::Inspect { file, output } => {
             let label = file.display().to_string();
             let wasm = std::fs::read(file)

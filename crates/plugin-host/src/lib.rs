@@ -23,6 +23,7 @@ mod inspect;
 mod policy;
 mod renderer;
 mod sandbox;
+pub mod scaffold;
 mod ticker;
 
 use std::path::{Path, PathBuf};

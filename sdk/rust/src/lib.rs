@@ -53,6 +53,8 @@ pub mod health;
 pub mod log;
 pub mod policy;
 pub mod renderer;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod testing;
 
 /// The kinds of plugin.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,0 +1,275 @@
+//! `driftless plugin new`: a new plugin crate that depends on the SDK by path (never a copy
+//! of the WIT), builds with `cargo build --release --target wasm32-wasip2`, and passes its own
+//! test out of the box.
+
+use std::path::{Path, PathBuf};
+
+use crate::PluginKind;
+
+/// A scaffold that could not be written.
+#[derive(Debug, thiserror::Error)]
+pub enum ScaffoldError {
+    /// The name is not usable as a crate and plugin name.
+    #[error(
+        "`{0}` is not a valid plugin name: use lowercase letters, digits and `-`, starting with a letter"
+    )]
+    InvalidName(String),
+    /// The kind has no host support yet.
+    #[error("{0} plugins cannot be scaffolded yet: this host does not run them")]
+    Unsupported(PluginKind),
+    /// The target directory exists and is not empty.
+    #[error("{} already exists and is not empty", .0.display())]
+    Exists(PathBuf),
+    /// The SDK is not where it was expected.
+    #[error("no driftless SDK at {} (give its directory with --sdk)", .0.display())]
+    NoSdk(PathBuf),
+    /// Writing failed.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The file or directory.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+}
+
+/// Write a new plugin crate called `name` of `kind` into `dir`, depending on the SDK at `sdk`.
+/// Returns the files written.
+///
+/// # Errors
+/// [`ScaffoldError`]; nothing is written unless the name, kind, directory and SDK are good.
+pub fn scaffold(name: &str, kind: PluginKind, dir: &Path, sdk: &Path) -> Result<Vec<PathBuf>, ScaffoldError> {
+    let valid = name.chars().next().is_some_and(|c| c.is_ascii_lowercase())
+        && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !name.ends_with('-');
+    if !valid {
+        return Err(ScaffoldError::InvalidName(name.to_owned()));
+    }
+    let source = match kind {
+        PluginKind::Renderer => RENDERER,
+        PluginKind::Health => HEALTH,
+        PluginKind::Policy => POLICY,
+        PluginKind::SecretBackend => return Err(ScaffoldError::Unsupported(kind)),
+    };
+    let sdk = sdk.canonicalize().map_err(|_| ScaffoldError::NoSdk(sdk.to_path_buf()))?;
+    if !sdk.join("Cargo.toml").is_file() || !sdk.join("../wit").is_dir() {
+        return Err(ScaffoldError::NoSdk(sdk));
+    }
+    if dir.exists() && std::fs::read_dir(dir).map(|mut d| d.next().is_some()).unwrap_or(true) {
+        return Err(ScaffoldError::Exists(dir.to_path_buf()));
+    }
+
+    let type_name: String = name
+        .split('-')
+        .map(|part| {
+            let mut chars = part.chars();
+            chars.next().map(|c| c.to_ascii_uppercase().to_string() + chars.as_str()).unwrap_or_default()
+        })
+        .collect();
+    let sdk_path = sdk.display().to_string().replace('\\', "/");
+    let manifest = format!(
+        "[package]\nname = \"{name}\"\nversion = \"0.1.0\"\nedition = \"2024\"\npublish = false\n\n\
+         [lib]\ncrate-type = [\"cdylib\", \"rlib\"]\n\n\
+         [dependencies]\ndriftless-plugin-sdk = {{ path = \"{sdk_path}\" }}\n\n\
+         # A workspace of its own, so the plugin builds wherever it is created.\n[workspace]\n"
+    );
+    let lib = source.replace("PLUGIN_NAME", name).replace("PluginType", &type_name);
+    let readme = format!(
+        "# {name}\n\nA driftless {kind} plugin.\n\n```sh\ncargo test                                         # unit tests, natively\n\
+         cargo build --release --target wasm32-wasip2       # the component\n```\n\n\
+         The component is `target/wasm32-wasip2/release/{}.wasm`; check it with\n\
+         `driftless plugin inspect` and use it with `--plugin`.\n",
+        name.replace('-', "_")
+    );
+    let files = [
+        (dir.join("Cargo.toml"), manifest),
+        (dir.join("src/lib.rs"), lib),
+        (dir.join("README.md"), readme),
+        (dir.join(".gitignore"), "/target\n".to_owned()),
+    ];
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| ScaffoldError::Io { path, source }
+    };
+    std::fs::create_dir_all(dir.join("src")).map_err(io(dir))?;
+    for (path, text) in &files {
+        std::fs::write(path, text).map_err(io(path))?;
+    }
+    Ok(files.into_iter().map(|(p, _)| p).collect())
+}
+
+const RENDERER: &str = r##"//! A driftless renderer plugin: the files of the app directory in, Kubernetes objects out.
+
+use driftless_plugin_sdk::Object;
+use driftless_plugin_sdk::renderer::{RenderError, Renderer, Request};
+use driftless_plugin_sdk::serde_json::json;
+
+/// The plugin.
+pub struct PluginType;
+
+impl Renderer for PluginType {
+    const NAME: &'static str = "PLUGIN_NAME";
+
+    fn render(request: &Request) -> Result<Vec<Object>, RenderError> {
+        // Edit me: read files under `request.app_dir()` (read-only), return objects.
+        let name = request.params.get("name").and_then(|v| v.as_str()).unwrap_or("PLUGIN_NAME");
+        let object = json!({
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {"name": name},
+            "data": {"rendered-from": request.path},
+        });
+        Ok(vec![Object::from_value(object).map_err(|e| RenderError::new(e.to_string()))?])
+    }
+}
+
+driftless_plugin_sdk::export_renderer!(PluginType);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use driftless_plugin_sdk::testing;
+
+    #[test]
+    fn renders_a_configmap() {
+        let checkout = testing::checkout(&[("app/placeholder.txt", "")]);
+        let objects = PluginType::render(&checkout.request("app")).unwrap();
+        assert_eq!(objects.len(), 1);
+        assert_eq!(objects[0].kind(), "ConfigMap");
+        assert_eq!(objects[0].name(), Some("PLUGIN_NAME"));
+    }
+}
+"##;
+
+const HEALTH: &str = r##"//! A driftless health plugin: the health of the kinds it declares.
+
+use driftless_plugin_sdk::Object;
+use driftless_plugin_sdk::health::{Health, HealthCheck, HealthStatus, KindSelector};
+
+/// The plugin.
+pub struct PluginType;
+
+/// Edit me: the health of one object of a declared kind, from its `status`.
+fn assess(object: &Object) -> Health {
+    let ready = object.as_map().get("status").and_then(|s| s.get("ready")).and_then(|r| r.as_bool());
+    match ready {
+        Some(true) => Health::new(HealthStatus::Healthy, "ready"),
+        Some(false) => Health::new(HealthStatus::Progressing, "not ready yet"),
+        None => Health::new(HealthStatus::Progressing, "no status yet"),
+    }
+}
+
+impl HealthCheck for PluginType {
+    const NAME: &'static str = "PLUGIN_NAME";
+
+    fn kinds() -> Vec<KindSelector> {
+        // Edit me: the (group, kind) pairs this plugin assesses.
+        vec![KindSelector::new("example.com", "Widget")]
+    }
+
+    fn assess(object: &Object) -> Option<Health> {
+        Some(assess(object))
+    }
+}
+
+driftless_plugin_sdk::export_health!(PluginType);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use driftless_plugin_sdk::testing;
+
+    #[test]
+    fn ready_widgets_are_healthy() {
+        let widget = testing::object(r#"{"apiVersion": "example.com/v1", "kind": "Widget",
+            "metadata": {"name": "w"}, "status": {"ready": true}}"#);
+        assert_eq!(PluginType::assess(&widget).map(|h| h.status), Some(HealthStatus::Healthy));
+        let pending = testing::object(r#"{"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w"}}"#);
+        assert_eq!(PluginType::assess(&pending).map(|h| h.status), Some(HealthStatus::Progressing));
+    }
+}
+"##;
+
+const POLICY: &str = r##"//! A driftless policy plugin: judges each object before anything is applied.
+
+use driftless_plugin_sdk::policy::{Context, Policy, Review, Violation};
+
+/// The plugin.
+pub struct PluginType;
+
+impl Policy for PluginType {
+    const NAME: &'static str = "PLUGIN_NAME";
+
+    fn evaluate(review: &Review, _context: &Context) -> Vec<Violation> {
+        // Edit me: return what is wrong with `review.object`; empty when it passes.
+        if review.object.label("owner").is_none() {
+            return vec![Violation::new(format!("{} has no `owner` label", review.object.object_ref()))];
+        }
+        Vec::new()
+    }
+}
+
+driftless_plugin_sdk::export_policy!(PluginType);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use driftless_plugin_sdk::testing;
+
+    #[test]
+    fn objects_need_an_owner() {
+        let owned = testing::review(r#"{"apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": "a", "labels": {"owner": "team-a"}}}"#);
+        assert!(PluginType::evaluate(&owned, &Default::default()).is_empty());
+        let orphan = testing::review(r#"{"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "b"}}"#);
+        assert_eq!(PluginType::evaluate(&orphan, &Default::default()).len(), 1);
+    }
+}
+"##;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sdk() -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../sdk/rust")
+    }
+
+    #[test]
+    fn writes_a_crate_and_refuses_bad_input() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("my-check");
+        let files = scaffold("my-check", PluginKind::Health, &target, &sdk()).unwrap();
+        assert_eq!(files.len(), 4);
+        let lib = std::fs::read_to_string(target.join("src/lib.rs")).unwrap();
+        assert!(
+            lib.contains("pub struct MyCheck;") && lib.contains("const NAME: &'static str = \"my-check\";")
+        );
+        assert!(lib.contains("fn assess(object: &Object) -> Health {"));
+        let manifest = std::fs::read_to_string(target.join("Cargo.toml")).unwrap();
+        assert!(manifest.contains("driftless-plugin-sdk = { path = \""), "{manifest}");
+        assert!(!target.join("wit").exists());
+
+        assert!(matches!(
+            scaffold("my-check", PluginKind::Health, &target, &sdk()),
+            Err(ScaffoldError::Exists(_))
+        ));
+        assert!(matches!(
+            scaffold("Bad_Name", PluginKind::Health, &dir.path().join("x"), &sdk()),
+            Err(ScaffoldError::InvalidName(_))
+        ));
+        assert!(matches!(
+            scaffold("s", PluginKind::SecretBackend, &dir.path().join("s"), &sdk()),
+            Err(ScaffoldError::Unsupported(_))
+        ));
+        assert!(matches!(
+            scaffold("n", PluginKind::Policy, &dir.path().join("n"), dir.path()),
+            Err(ScaffoldError::NoSdk(_))
+        ));
+        assert!(
+            !dir.path().join("x").exists()
+                && !dir.path().join("s").exists()
+                && !dir.path().join("n").exists()
+        );
+    }
+}
