@@ -1,11 +1,14 @@
 //! Shared types of driftless: Kubernetes [`Object`]s, [`ObjectRef`]s and
-//! [`GroupVersionKind`]s, the [`Application`] spec, and the errors reading them.
+//! [`GroupVersionKind`]s, the [`Application`] spec, health and policy decisions, and the errors
+//! reading them.
 //!
 //! This crate does no I/O; it is used by the host crates and by plugins compiled to
 //! WebAssembly alike. Main entry points: [`Object::from_value`] and [`Application::from_yaml`].
 
+pub mod health;
 pub mod manifest;
 pub mod object;
+pub mod policy;
 pub mod spec;
 
 pub use object::{GroupVersionKind, Object, ObjectError, ObjectRef};

@@ -7,37 +7,7 @@ use crate::bindings::health::{Health as HealthWorld, HealthPre};
 use crate::sandbox::State;
 use crate::{Loaded, PluginError, PluginMetadata};
 
-/// How an object is doing.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
-pub enum HealthStatus {
-    /// Doing what it should.
-    Healthy,
-    /// Not there yet, but getting there.
-    Progressing,
-    /// Failed, or not going to get there without help.
-    Degraded,
-    /// Paused on purpose.
-    Suspended,
-    /// Not in the cluster.
-    Missing,
-    /// Cannot tell.
-    Unknown,
-}
-
-impl std::fmt::Display for HealthStatus {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        std::fmt::Debug::fmt(self, f)
-    }
-}
-
-/// The health of one object.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Health {
-    /// The status.
-    pub status: HealthStatus,
-    /// Why, for a person.
-    pub message: String,
-}
+pub use driftless_core::health::{Health, HealthStatus};
 
 /// A compiled, checked health plugin.
 pub struct HealthPlugin {

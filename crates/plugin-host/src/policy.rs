@@ -1,6 +1,7 @@
 //! Policy plugins.
 
 use driftless_core::{Object, ObjectRef};
+
 use serde_json::{Map, Value};
 
 use crate::bindings::policy::exports::driftless::plugin::policy_check as wit;
@@ -8,45 +9,7 @@ use crate::bindings::policy::{Policy as PolicyWorld, PolicyPre};
 use crate::sandbox::State;
 use crate::{Loaded, PluginError, PluginMetadata};
 
-/// What would happen to a reviewed object.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Operation {
-    /// The object is new.
-    Create,
-    /// The object replaces a live one.
-    Update,
-    /// The object would be deleted.
-    Delete,
-}
-
-/// One object to judge.
-#[derive(Debug, Clone)]
-pub struct Review {
-    /// The object as it would be applied.
-    pub object: Object,
-    /// The live object it replaces.
-    pub old_object: Option<Object>,
-    /// What would happen to it.
-    pub operation: Operation,
-}
-
-/// One thing wrong with one object.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Violation {
-    /// What is wrong.
-    pub message: String,
-    /// The object at fault.
-    pub object: Option<ObjectRef>,
-}
-
-/// The verdict on one review.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Decision {
-    /// Whether the object passes.
-    pub allowed: bool,
-    /// Why not.
-    pub violations: Vec<Violation>,
-}
+pub use driftless_core::policy::{Decision, Operation, Review, Violation};
 
 /// A compiled, checked policy plugin.
 pub struct PolicyPlugin {
@@ -89,12 +52,7 @@ impl PolicyPlugin {
             .map(|r| wit::Review {
                 object: r.object.as_value().to_string(),
                 old_object: r.old_object.as_ref().map(|o| o.as_value().to_string()),
-                operation: match r.operation {
-                    Operation::Create => "CREATE",
-                    Operation::Update => "UPDATE",
-                    Operation::Delete => "DELETE",
-                }
-                .to_owned(),
+                operation: r.operation.as_str().to_owned(),
             })
             .collect();
         let params = Value::Object(params.clone()).to_string();

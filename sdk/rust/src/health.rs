@@ -5,38 +5,7 @@
 use crate::Object;
 use crate::bindings::health::exports::driftless::plugin::health_check as wit;
 
-/// How an object is doing.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum HealthStatus {
-    /// Doing what it should.
-    Healthy,
-    /// Not there yet, but getting there.
-    Progressing,
-    /// Failed, or not going to get there without help.
-    Degraded,
-    /// Paused on purpose.
-    Suspended,
-    /// Not in the cluster.
-    Missing,
-    /// Cannot tell.
-    Unknown,
-}
-
-/// The health of one object.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Health {
-    /// The status.
-    pub status: HealthStatus,
-    /// Why, for a person.
-    pub message: String,
-}
-
-impl Health {
-    /// A health with a message.
-    pub fn new(status: HealthStatus, message: impl Into<String>) -> Self {
-        Self { status, message: message.into() }
-    }
-}
+pub use driftless_core::health::{Health, HealthStatus};
 
 /// A kind a health plugin assesses.
 #[derive(Debug, Clone, PartialEq, Eq)]

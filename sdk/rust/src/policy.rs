@@ -8,27 +8,7 @@ use crate::bindings::policy::exports::driftless::plugin::policy_check as wit;
 use crate::bindings::types as wit_types;
 use crate::{Object, ObjectRef};
 
-/// What would happen to the object.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Operation {
-    /// The object is new.
-    Create,
-    /// The object replaces a live one.
-    Update,
-    /// The object would be deleted (pruned).
-    Delete,
-}
-
-/// One object to judge.
-#[derive(Debug, Clone)]
-pub struct Review {
-    /// The object as it would be applied.
-    pub object: Object,
-    /// The live object it replaces, when there is one.
-    pub old_object: Option<Object>,
-    /// What would happen to it.
-    pub operation: Operation,
-}
+pub use driftless_core::policy::{Operation, Review, Violation};
 
 /// What every review of a batch shares.
 #[derive(Debug, Clone, Default)]
@@ -37,22 +17,6 @@ pub struct Context {
     pub params: Map<String, Value>,
     /// The other objects of the sync, for policies that look across objects.
     pub inventory: Vec<Object>,
-}
-
-/// One thing wrong with one object.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Violation {
-    /// What is wrong, for a person.
-    pub message: String,
-    /// The object at fault; the reviewed object when `None`.
-    pub object: Option<ObjectRef>,
-}
-
-impl Violation {
-    /// A violation of the reviewed object.
-    pub fn new(message: impl Into<String>) -> Self {
-        Self { message: message.into(), object: None }
-    }
 }
 
 /// A policy.
@@ -99,11 +63,8 @@ pub fn __evaluate<P: Policy>(
     reviews
         .into_iter()
         .map(|review| {
-            let operation = match review.operation.as_str() {
-                "CREATE" => Operation::Create,
-                "UPDATE" => Operation::Update,
-                "DELETE" => Operation::Delete,
-                other => return deny(format!("unknown operation `{other}`")),
+            let Some(operation) = Operation::parse(&review.operation) else {
+                return deny(format!("unknown operation `{}`", review.operation));
             };
             let object = match parse_object(&review.object) {
                 Ok(o) => o,
