@@ -67,6 +67,9 @@ fn bench(c: &mut Criterion) {
     group.sample_size(20);
     group.bench_function("assess 10000 objects", |b| b.iter(|| health.assess(&objects).unwrap()));
     group.bench_function("assess 1 object", |b| b.iter(|| health.assess(&single).unwrap()));
+    group.bench_function("instantiate (fresh store, no call)", |b| {
+        b.iter(|| health.instantiate_only().unwrap())
+    });
     group.finish();
 
     let cache = tempfile::tempdir().unwrap();

@@ -45,6 +45,16 @@ impl HealthPlugin {
         &self.loaded.metadata
     }
 
+    /// Instantiate the plugin in a fresh sandbox and call nothing: the fixed cost of every
+    /// call, for benchmarks.
+    ///
+    /// # Errors
+    /// As for [`HealthPlugin::assess`].
+    #[doc(hidden)]
+    pub fn instantiate_only(&self) -> Result<(), PluginError> {
+        self.loaded.call(None, |store| self.pre.instantiate(store), |_: &HealthWorld, _| Ok(()))
+    }
+
     /// Whether the plugin says it assesses objects of this group and kind.
     #[must_use]
     pub fn handles(&self, group: &str, kind: &str) -> bool {

@@ -114,7 +114,11 @@ pub(crate) fn call<B, R>(
 ) -> Result<R, PluginError> {
     let stderr = MemoryOutputPipe::new(STDERR_CAPACITY);
     let mut wasi = WasiCtx::builder();
-    wasi.stderr(stderr.clone())
+    // Calls run synchronously on their own thread: file reads block it directly instead of
+    // hopping to tokio's blocking pool for every operation (measured: 0.8 ms → see benchmarks
+    // for the cost of a one-file render).
+    wasi.allow_blocking_current_thread(true)
+        .stderr(stderr.clone())
         .allow_tcp(false)
         .allow_udp(false)
         .allow_ip_name_lookup(false)
