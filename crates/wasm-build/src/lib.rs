@@ -135,16 +135,15 @@ fn copy_if_changed(from: &Path, to: &Path) {
     }
 }
 
+/// The nearest ancestor of `start` whose `Cargo.toml` declares a `[workspace]`.
 fn find_workspace_root(start: &Path) -> PathBuf {
-    let mut best = start.to_path_buf();
-    for dir in start.ancestors() {
-        if let Ok(text) = std::fs::read_to_string(dir.join("Cargo.toml"))
-            && text.contains("[workspace]")
-        {
-            best = dir.to_path_buf();
-        }
-    }
-    best
+    start
+        .ancestors()
+        .find(|dir| {
+            std::fs::read_to_string(dir.join("Cargo.toml")).is_ok_and(|text| text.contains("[workspace]"))
+        })
+        .unwrap_or(start)
+        .to_path_buf()
 }
 
 /// The outer build's target directory: the ancestor of `OUT_DIR` that cargo tagged with
