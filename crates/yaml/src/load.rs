@@ -150,12 +150,12 @@ impl Loader {
         self.stack.push(frame);
     }
 
-    fn remember(&mut self, anchor: usize, value: &Value) -> usize {
-        let size = node_count(value);
+    /// Keep an anchored value for its aliases (counting its nodes only then: counting every
+    /// collection would walk each subtree once per level above it).
+    fn remember(&mut self, anchor: usize, value: &Value) {
         if anchor > 0 {
-            self.anchors.insert(anchor, (value.clone(), size));
+            self.anchors.insert(anchor, (value.clone(), node_count(value)));
         }
-        size
     }
 
     /// Place a finished node in its parent (or as the document root).
