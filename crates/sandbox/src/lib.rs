@@ -105,6 +105,52 @@ pub enum SandboxError {
     },
 }
 
+impl SandboxError {
+    /// Whether the error is the user's input (a malformed state file) rather than a runtime
+    /// failure (port in use, a file that cannot be written).
+    #[must_use]
+    pub fn is_input(&self) -> bool {
+        matches!(self, Self::State { .. })
+    }
+}
+
+/// Run a sandbox until Ctrl-C or SIGTERM: start it, call `ready` once it serves and the
+/// kubeconfig is written, then wait, shut down and write the state file a last time. This is
+/// what `driftless sandbox` runs.
+///
+/// # Errors
+/// [`SandboxError`] from [`Sandbox::start`] or [`RunningSandbox::shutdown`].
+pub async fn run_until_signal(
+    config: SandboxConfig,
+    ready: impl FnOnce(&RunningSandbox),
+) -> Result<(), SandboxError> {
+    let sandbox = Sandbox::start(config).await?;
+    ready(&sandbox);
+    wait_for_signal().await;
+    sandbox.shutdown().await
+}
+
+#[cfg(unix)]
+async fn wait_for_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    match signal(SignalKind::terminate()) {
+        Ok(mut term) => {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+        }
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}
+
+#[cfg(not(unix))]
+async fn wait_for_signal() {
+    let _ = tokio::signal::ctrl_c().await;
+}
+
 /// The entry point.
 #[derive(Debug)]
 pub struct Sandbox;
