@@ -510,6 +510,9 @@ fn normalize(rt: &ResourceType, object: &mut Value, name: &str) -> Result<(), Ap
         ("", "Secret") => {
             if let Some(Value::Object(sd)) = object.as_object_mut().and_then(|m| m.remove("stringData")) {
                 use base64::Engine as _;
+                if !object.get("data").is_some_and(Value::is_object) {
+                    object["data"] = json!({});
+                }
                 for (k, v) in sd {
                     let text = v.as_str().unwrap_or_default();
                     object["data"][k.as_str()] =
@@ -1048,7 +1051,11 @@ fn finish_namespace(state: &mut State, ns: &str) {
     if state.namespace_phase(ns) != Some("Terminating") {
         return;
     }
-    let empty = state.objects.iter().all(|(_, objs)| !objs.keys().any(|(n, _)| n == ns));
+    let start = (ns.to_owned(), String::new());
+    let empty = state
+        .objects
+        .values()
+        .all(|objs| objs.range(start.clone()..).next().is_none_or(|((n, _), _)| n != ns));
     if empty {
         state.remove("namespaces.", "", ns);
     }

@@ -77,7 +77,7 @@ impl SandboxConfig {
 #[derive(Debug, thiserror::Error)]
 pub enum SandboxError {
     /// The port could not be bound (in use, not permitted).
-    #[error("cannot listen on 127.0.0.1:{port}: {source}")]
+    #[error("cannot listen on 127.0.0.1:{port}")]
     Bind {
         /// The port asked for.
         port: u16,
@@ -88,7 +88,7 @@ pub enum SandboxError {
     #[error("cannot generate the TLS certificates: {0}")]
     Certificate(String),
     /// A file could not be written.
-    #[error("cannot write {path}: {source}")]
+    #[error("cannot write {path}")]
     Write {
         /// The file.
         path: PathBuf,

@@ -12,7 +12,7 @@ use crate::registry::{Registry, types_of_crd};
 /// How many events are kept for watches that resume from a resourceVersion.
 pub const HISTORY: usize = 20_000;
 /// How many events a slow watcher may fall behind before its watch is closed.
-pub const WATCH_BUFFER: usize = 8_192;
+pub const WATCH_BUFFER: usize = 20_000;
 
 /// What happened to an object.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
