@@ -501,6 +501,75 @@ fn check_identity(t: &Target, object: &mut Value, name_from_url: Option<&str>) -
     Ok(name)
 }
 
+const META_FIELDS: [&str; 15] = [
+    "name",
+    "generateName",
+    "namespace",
+    "selfLink",
+    "uid",
+    "resourceVersion",
+    "generation",
+    "creationTimestamp",
+    "deletionTimestamp",
+    "deletionGracePeriodSeconds",
+    "labels",
+    "annotations",
+    "ownerReferences",
+    "finalizers",
+    "managedFields",
+];
+
+/// The top-level fields a built-in kind has besides apiVersion, kind and metadata; `None`
+/// for kinds not checked (custom resources, Event).
+fn top_level_fields(rt: &ResourceType) -> Option<&'static [&'static str]> {
+    if rt.custom {
+        return None;
+    }
+    Some(match rt.kind.as_str() {
+        "ConfigMap" => &["data", "binaryData", "immutable"],
+        "Secret" => &["data", "stringData", "type", "immutable"],
+        "ServiceAccount" => &["secrets", "imagePullSecrets", "automountServiceAccountToken"],
+        "Role" => &["rules"],
+        "ClusterRole" => &["rules", "aggregationRule"],
+        "RoleBinding" | "ClusterRoleBinding" => &["subjects", "roleRef"],
+        "Event" => return None,
+        _ => &["spec", "status"],
+    })
+}
+
+/// `fieldValidation=Strict`: unknown top-level and metadata fields of built-in kinds are a
+/// 400, as a real server answers. Deeper fields are not checked (no schemas are served).
+fn strict_fields(req: &Req, rt: &ResourceType, object: &Value) -> Result<(), ApiError> {
+    if req.param("fieldValidation") != Some("Strict") {
+        return Ok(());
+    }
+    let Some(allowed) = top_level_fields(rt) else { return Ok(()) };
+    let Value::Object(map) = object else { return Ok(()) };
+    let mut unknown: Vec<String> = map
+        .keys()
+        .filter(|k| {
+            !matches!(k.as_str(), "apiVersion" | "kind" | "metadata") && !allowed.contains(&k.as_str())
+        })
+        .map(|k| format!("unknown field \"{k}\""))
+        .collect();
+    if let Some(Value::Object(meta)) = map.get("metadata") {
+        unknown.extend(
+            meta.keys()
+                .filter(|k| !META_FIELDS.contains(&k.as_str()))
+                .map(|k| format!("unknown field \"metadata.{k}\"")),
+        );
+    }
+    if unknown.is_empty() {
+        return Ok(());
+    }
+    Err(ApiError::bad_request(format!(
+        "{kind} in version \"{v}\" cannot be handled as a {kind}: strict decoding error: {}",
+        unknown.join(", "),
+        kind = rt.kind,
+        v = rt.version
+    )))
+}
+
 /// Kind-specific defaults and checks on a new or changed object.
 fn normalize(rt: &ResourceType, object: &mut Value, name: &str) -> Result<(), ApiError> {
     match (rt.group.as_str(), rt.kind.as_str()) {
@@ -642,6 +711,7 @@ fn after_write(state: &mut State, rt: &ResourceType, object: &Value) {
 
 fn create(shared: &Arc<Shared>, t: &Target, req: &Req) -> ApiResult {
     let object = req.json_body()?;
+    strict_fields(req, &t.rt, &object)?;
     let dry_run = req.dry_run()?;
     let mut state = shared.lock();
     let stored = create_object(&mut state, t, object, &req.manager(), dry_run, false)?;
@@ -813,6 +883,7 @@ fn update(shared: &Arc<Shared>, t: &Target, req: &Req) -> ApiResult {
         check_rv(t, &existing, &body)?;
         scale_apply(&t.rt, &existing, &body)?
     } else {
+        strict_fields(req, &t.rt, &body)?;
         check_identity(t, &mut body, t.name.as_deref())?;
         check_rv(t, &existing, &body)?;
         body
@@ -862,6 +933,7 @@ fn patch(shared: &Arc<Shared>, t: &Target, req: &Req) -> ApiResult {
         let mut config = apply_body(req)?;
         let sub = t.sub.as_deref();
         if !scale {
+            strict_fields(req, &t.rt, &config)?;
             check_identity(t, &mut config, t.name.as_deref())?;
         }
         strip_server_fields(&mut config);
@@ -949,6 +1021,7 @@ fn patch(shared: &Arc<Shared>, t: &Target, req: &Req) -> ApiResult {
     let new = if scale {
         scale_apply(&t.rt, &existing, &doc)?
     } else {
+        strict_fields(req, &t.rt, &doc)?;
         check_identity(t, &mut doc, t.name.as_deref())?;
         doc
     };

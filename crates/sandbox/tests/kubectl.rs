@@ -408,3 +408,17 @@ fn kubectl_client_side_apply_and_dry_run_server() {
     assert!(env.ok(&["apply", "-f", &d3]).contains("configured"));
     assert_eq!(env.ok(&["get", "deploy", "web", "-o", "jsonpath={.spec.replicas}"]), "3");
 }
+
+#[test]
+fn kubectl_strict_field_validation_refuses_unknown_top_level_fields() {
+    if !have_kubectl() {
+        return;
+    }
+    let env = Env::start();
+    let typo = file(&env, "typo.yaml", &DEPLOY.replace("spec:\n  replicas", "specs:\n  replicas"));
+    let out = env.run(&["apply", "-f", &typo]);
+    assert!(!out.ok && out.stderr.contains("unknown field \"specs\""), "{}\n{}", out.stdout, out.stderr);
+    assert!(env.run(&["get", "deploy", "web"]).stderr.contains("NotFound"));
+    let ok = env.run(&["apply", "-f", &typo, "--validate=false"]);
+    assert!(ok.ok, "validation off accepts it: {}", ok.stderr);
+}
