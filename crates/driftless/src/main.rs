@@ -41,6 +41,10 @@ struct SandboxArgs {
     /// Keep objects in FILE across restarts.
     #[arg(long, value_name = "FILE")]
     state: Option<PathBuf>,
+    /// Simulate a controller that marks workloads ready this long after each change, e.g.
+    /// 2s (off by default).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    ready_after: Option<Duration>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -141,6 +145,7 @@ fn run_sandbox(args: SandboxArgs) -> Result<(), Failure> {
     let mut config = driftless_sandbox::SandboxConfig::new(args.kubeconfig_out);
     config.port = args.port;
     config.state_path = args.state;
+    config.ready_after = args.ready_after;
     let runtime = tokio::runtime::Runtime::new().map_err(|e| Failure::new(ErrorClass::Runtime, e))?;
     runtime
         .block_on(driftless_sandbox::run_until_signal(config, |s| {

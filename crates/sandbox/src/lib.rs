@@ -23,6 +23,7 @@
 //! relabelled), or speak HTTP/2. It is a test and demo substrate, never a production target.
 
 mod api;
+mod controller;
 mod error;
 pub mod fields;
 pub mod merge;
@@ -58,10 +59,15 @@ pub struct SandboxConfig {
     pub state_path: Option<PathBuf>,
     /// How often watches that allow bookmarks get one.
     pub bookmark_interval: Duration,
+    /// Off by default. With a delay, a simulated controller marks Deployments, StatefulSets,
+    /// ReplicaSets, DaemonSets and Jobs ready/complete that long after each change of their
+    /// generation (it only writes status; nothing is scheduled).
+    pub ready_after: Option<Duration>,
 }
 
 impl SandboxConfig {
-    /// A free port, the kubeconfig at `kubeconfig_path`, no state file, bookmarks every 10 s.
+    /// A free port, the kubeconfig at `kubeconfig_path`, no state file, bookmarks every 10 s,
+    /// no simulated controller.
     #[must_use]
     pub fn new(kubeconfig_path: impl Into<PathBuf>) -> Self {
         Self {
@@ -69,6 +75,7 @@ impl SandboxConfig {
             kubeconfig_path: kubeconfig_path.into(),
             state_path: None,
             bookmark_interval: Duration::from_secs(10),
+            ready_after: None,
         }
     }
 }
@@ -322,6 +329,9 @@ impl Sandbox {
             shared.changed.notify_one();
             tokio::spawn(persist_loop(Arc::clone(&shared), p, shutdown_rx.clone()))
         });
+        if let Some(delay) = config.ready_after {
+            tokio::spawn(controller::run(Arc::clone(&shared), delay, shutdown_rx.clone()));
+        }
         let router = axum::Router::new().fallback(api::handle).with_state(Arc::clone(&shared));
         let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(tls.server));
         let mut stop = shutdown_rx.clone();

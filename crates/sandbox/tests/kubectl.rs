@@ -422,3 +422,21 @@ fn kubectl_strict_field_validation_refuses_unknown_top_level_fields() {
     let ok = env.run(&["apply", "-f", &typo, "--validate=false"]);
     assert!(ok.ok, "validation off accepts it: {}", ok.stderr);
 }
+
+#[test]
+fn kubectl_rollout_status_with_the_simulated_controller() {
+    if !have_kubectl() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
+    let runtime = tokio::runtime::Runtime::new().unwrap_or_else(|e| panic!("runtime: {e}"));
+    let mut config = SandboxConfig::new(dir.path().join("kubeconfig"));
+    config.ready_after = Some(Duration::from_millis(300));
+    let sandbox = runtime.block_on(Sandbox::start(config)).unwrap_or_else(|e| panic!("start: {e}"));
+    let env = Env { dir, runtime, sandbox: Some(sandbox) };
+    let d = file(&env, "d.yaml", DEPLOY);
+    env.ok(&["apply", "--server-side", "-f", &d]);
+    let out = env.ok(&["rollout", "status", "deployment/web", "--timeout=20s"]);
+    assert!(out.contains("successfully rolled out"), "{out}");
+    assert_eq!(env.ok(&["get", "deploy", "web", "-o", "jsonpath={.status.readyReplicas}"]), "2");
+}
