@@ -2,6 +2,7 @@
 
 use std::collections::HashMap;
 use std::convert::Infallible;
+use std::ops::Bound;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -366,24 +367,40 @@ fn list(shared: &Arc<Shared>, t: &Target, req: &Req) -> ApiResult {
             Some((ns.to_owned(), name.to_owned()))
         }
     };
-    let (rv, all) = {
+    // Walk the type's objects in key order from the continue point, cloning only the page.
+    let (rv, items, remaining) = {
         let state = shared.lock();
-        (state.rv, matching(&state, t, &labels, &fields))
-    };
-    let mut items: Vec<((String, String), Value)> = match &after {
-        Some(a) => all.into_iter().filter(|(k, _)| k > a).collect(),
-        None => all,
+        let start = match (&after, &t.ns) {
+            (Some(a), Some(ns)) if a.0 < *ns => Bound::Included((ns.clone(), String::new())),
+            (Some(a), _) => Bound::Excluded(a.clone()),
+            (None, Some(ns)) => Bound::Included((ns.clone(), String::new())),
+            (None, None) => Bound::Unbounded,
+        };
+        let mut items: Vec<((String, String), Value)> = Vec::new();
+        let mut remaining = 0usize;
+        if let Some(objs) = state.objects.get(&t.rt.key()) {
+            for ((ns, name), o) in objs.range((start, Bound::Unbounded)) {
+                if t.ns.as_deref().is_some_and(|want| want != ns) {
+                    break;
+                }
+                if !(labels.matches(o) && fields.matches(o)) {
+                    continue;
+                }
+                if limit.is_some_and(|n| items.len() >= n) {
+                    remaining += 1;
+                } else {
+                    items.push(((ns.clone(), name.clone()), o.clone()));
+                }
+            }
+        }
+        (state.rv, items, remaining)
     };
     let mut meta = json!({"resourceVersion": rv.to_string()});
-    if let Some(n) = limit
-        && items.len() > n
+    if remaining > 0
+        && let Some(((ns, name), _)) = items.last()
     {
-        let remaining = items.len() - n;
-        items.truncate(n);
-        if let Some(((ns, name), _)) = items.last() {
-            meta["continue"] = json!(util::hex(format!("{ns}\u{0}{name}").as_bytes()));
-            meta["remainingItemCount"] = json!(remaining);
-        }
+        meta["continue"] = json!(util::hex(format!("{ns}\u{0}{name}").as_bytes()));
+        meta["remainingItemCount"] = json!(remaining);
     }
     let objects: Vec<Value> = items.into_iter().map(|(_, o)| served(&t.rt, o)).collect();
     if req.wants_table() {
