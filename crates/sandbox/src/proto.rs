@@ -1,7 +1,8 @@
 //! Just enough Kubernetes protobuf to read what kubectl's typed clients send: `kubectl
 //! create namespace|configmap|secret` encode the body as `application/vnd.kubernetes.protobuf`
-//! (the `k8s\0` envelope around a `runtime.Unknown`). Namespace, ConfigMap and Secret with
-//! the common metadata fields are decoded into JSON; anything else is refused with 415.
+//! (the `k8s\0` envelope around a `runtime.Unknown`). Namespace, ConfigMap, Secret and the
+//! Deployment fields `kubectl create deployment` sets are decoded into JSON, with the common
+//! metadata fields; anything else is refused with 415.
 
 use base64::Engine as _;
 use serde_json::{Map, Value, json};
@@ -105,16 +106,16 @@ fn object_meta(b: &[u8]) -> Result<Value, ProtoError> {
     let (mut labels, mut annotations, mut finalizers) = (Map::new(), Map::new(), Vec::new());
     for (n, f) in fields(b)? {
         match (n, f) {
-            (1, Field::Bytes(x)) => {
+            (1, Field::Bytes(x)) if !x.is_empty() => {
                 m.insert("name".into(), json!(text(x)?));
             }
-            (2, Field::Bytes(x)) => {
+            (2, Field::Bytes(x)) if !x.is_empty() => {
                 m.insert("generateName".into(), json!(text(x)?));
             }
-            (3, Field::Bytes(x)) => {
+            (3, Field::Bytes(x)) if !x.is_empty() => {
                 m.insert("namespace".into(), json!(text(x)?));
             }
-            (6, Field::Bytes(x)) => {
+            (6, Field::Bytes(x)) if !x.is_empty() => {
                 m.insert("resourceVersion".into(), json!(text(x)?));
             }
             (11, Field::Bytes(x)) => {
@@ -141,7 +142,128 @@ fn object_meta(b: &[u8]) -> Result<Value, ProtoError> {
     Ok(Value::Object(m))
 }
 
-/// Decode a protobuf-encoded Namespace, ConfigMap or Secret into JSON.
+fn put_text(m: &mut Map<String, Value>, key: &str, b: &[u8]) -> Result<(), ProtoError> {
+    if !b.is_empty() {
+        m.insert(key.into(), json!(text(b)?));
+    }
+    Ok(())
+}
+
+fn push_text(m: &mut Map<String, Value>, key: &str, b: &[u8]) -> Result<(), ProtoError> {
+    let item = json!(text(b)?);
+    match m.entry(key.to_owned()).or_insert_with(|| json!([])) {
+        Value::Array(a) => a.push(item),
+        _ => return Err(ProtoError(format!("{key} is not a list"))),
+    }
+    Ok(())
+}
+
+fn label_selector(b: &[u8]) -> Result<Value, ProtoError> {
+    let mut labels = Map::new();
+    for (n, f) in fields(b)? {
+        match (n, f) {
+            (1, Field::Bytes(x)) => {
+                let (k, v) = map_entry(x, false)?;
+                labels.insert(k, json!(v));
+            }
+            (2, Field::Bytes(_)) => {
+                return Err(ProtoError("protobuf matchExpressions are not supported; send JSON".into()));
+            }
+            _ => {}
+        }
+    }
+    Ok(json!({"matchLabels": labels}))
+}
+
+/// The Container fields `kubectl create deployment` sets.
+fn container(b: &[u8]) -> Result<Value, ProtoError> {
+    let mut m = Map::new();
+    for (n, f) in fields(b)? {
+        match (n, f) {
+            (1, Field::Bytes(x)) => put_text(&mut m, "name", x)?,
+            (2, Field::Bytes(x)) => put_text(&mut m, "image", x)?,
+            (3, Field::Bytes(x)) => push_text(&mut m, "command", x)?,
+            (4, Field::Bytes(x)) => push_text(&mut m, "args", x)?,
+            (5, Field::Bytes(x)) => put_text(&mut m, "workingDir", x)?,
+            (6, Field::Bytes(x)) => {
+                let mut port = Map::new();
+                for (pn, pf) in fields(x)? {
+                    match (pn, pf) {
+                        (1, Field::Bytes(y)) => put_text(&mut port, "name", y)?,
+                        (3, Field::Varint(v)) => {
+                            port.insert("containerPort".into(), json!(v));
+                        }
+                        (4, Field::Bytes(y)) => put_text(&mut port, "protocol", y)?,
+                        _ => {}
+                    }
+                }
+                match m.entry("ports").or_insert_with(|| json!([])) {
+                    Value::Array(a) => a.push(Value::Object(port)),
+                    _ => return Err(ProtoError("ports is not a list".into())),
+                }
+            }
+            (7, Field::Bytes(x)) => {
+                let (k, v) = map_entry(x, false)?;
+                match m.entry("env").or_insert_with(|| json!([])) {
+                    Value::Array(a) => a.push(json!({"name": k, "value": v})),
+                    _ => return Err(ProtoError("env is not a list".into())),
+                }
+            }
+            (14, Field::Bytes(x)) => put_text(&mut m, "imagePullPolicy", x)?,
+            _ => {}
+        }
+    }
+    Ok(Value::Object(m))
+}
+
+fn pod_template(b: &[u8]) -> Result<Value, ProtoError> {
+    let mut t = json!({});
+    for (n, f) in fields(b)? {
+        match (n, f) {
+            (1, Field::Bytes(x)) => t["metadata"] = object_meta(x)?,
+            (2, Field::Bytes(x)) => {
+                let mut spec = Map::new();
+                let mut containers = Vec::new();
+                for (sn, sf) in fields(x)? {
+                    match (sn, sf) {
+                        (2, Field::Bytes(c)) => containers.push(container(c)?),
+                        (3, Field::Bytes(r)) => put_text(&mut spec, "restartPolicy", r)?,
+                        _ => {}
+                    }
+                }
+                spec.insert("containers".into(), Value::Array(containers));
+                t["spec"] = Value::Object(spec);
+            }
+            _ => {}
+        }
+    }
+    Ok(t)
+}
+
+fn deployment_spec(b: &[u8]) -> Result<Value, ProtoError> {
+    let mut spec = json!({});
+    for (n, f) in fields(b)? {
+        match (n, f) {
+            (1, Field::Varint(v)) => spec["replicas"] = json!(v),
+            (2, Field::Bytes(x)) => spec["selector"] = label_selector(x)?,
+            (3, Field::Bytes(x)) => spec["template"] = pod_template(x)?,
+            (4, Field::Bytes(x)) => {
+                for (sn, sf) in fields(x)? {
+                    if let (1, Field::Bytes(t)) = (sn, sf)
+                        && !t.is_empty()
+                    {
+                        spec["strategy"] = json!({"type": text(t)?});
+                    }
+                }
+            }
+            (5, Field::Varint(v)) if v > 0 => spec["minReadySeconds"] = json!(v),
+            _ => {}
+        }
+    }
+    Ok(spec)
+}
+
+/// Decode a protobuf-encoded Namespace, ConfigMap, Secret or Deployment (the fields `kubectl create` sets) into JSON.
 ///
 /// # Errors
 /// [`ProtoError`] for anything else, or a malformed body.
@@ -180,6 +302,8 @@ pub fn decode(body: &[u8]) -> Result<Value, ProtoError> {
                 obj["spec"] = json!({"finalizers": fin?});
             }
             ("Namespace", _, _) => {}
+            ("Deployment", 2, Field::Bytes(x)) => obj["spec"] = deployment_spec(x)?,
+            ("Deployment", _, _) => {}
             ("ConfigMap", 2, Field::Bytes(x)) => {
                 let (k, v) = map_entry(x, false)?;
                 data.insert(k, json!(v));
@@ -203,7 +327,7 @@ pub fn decode(body: &[u8]) -> Result<Value, ProtoError> {
             ("ConfigMap" | "Secret", _, _) => {}
             (other, _, _) => {
                 return Err(ProtoError(format!(
-                    "protobuf bodies are supported for Namespace, ConfigMap and Secret only, not {other}; send JSON"
+                    "protobuf bodies are supported for Namespace, ConfigMap, Secret and Deployment only, not {other}; send JSON"
                 )));
             }
         }

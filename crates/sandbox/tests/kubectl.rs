@@ -440,3 +440,32 @@ fn kubectl_rollout_status_with_the_simulated_controller() {
     assert!(out.contains("successfully rolled out"), "{out}");
     assert_eq!(env.ok(&["get", "deploy", "web", "-o", "jsonpath={.status.readyReplicas}"]), "2");
 }
+
+#[test]
+fn kubectl_create_deployment_sends_protobuf_that_is_understood() {
+    if !have_kubectl() {
+        return;
+    }
+    let env = Env::start();
+    let out = env.ok(&[
+        "create",
+        "deployment",
+        "x",
+        "--image=nginx:1.25",
+        "--replicas=3",
+        "--port=8080",
+        "--",
+        "run",
+        "--fast",
+    ]);
+    assert!(out.contains("deployment.apps/x created"), "{out}");
+    let get = |path: &str| env.ok(&["get", "deploy", "x", "-o", &format!("jsonpath={{{path}}}")]);
+    assert_eq!(get(".spec.replicas"), "3");
+    assert_eq!(get(".spec.selector.matchLabels.app"), "x");
+    assert_eq!(get(".spec.template.metadata.labels.app"), "x");
+    assert_eq!(get(".spec.template.spec.containers[0].image"), "nginx:1.25");
+    assert_eq!(get(".spec.template.spec.containers[0].ports[0].containerPort"), "8080");
+    assert_eq!(get(".spec.template.spec.containers[0].command"), "[\"run\",\"--fast\"]");
+    let job = env.run(&["create", "job", "j", "--image=busybox"]);
+    assert!(!job.ok && job.stderr.contains("protobuf bodies are supported for"), "{}", job.stderr);
+}
