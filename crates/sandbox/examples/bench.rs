@@ -3,6 +3,8 @@
 //! and a watch fan-out (W watchers, each receiving all N ADDED events). Prints timings and
 //! the process's RSS. Run with
 //! `cargo run --release -p driftless-sandbox --example bench -- [N] [W]` (defaults 10000, 10).
+//! With `BENCH_KUBECONFIG=FILE` it talks to a sandbox already running elsewhere (e.g. the
+//! `serve` example), so the server's RSS can be read apart from the client's.
 
 use std::time::{Duration, Instant};
 
@@ -33,8 +35,15 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let n: usize = args.next().map(|a| a.parse()).transpose()?.unwrap_or(10_000);
     let watchers: usize = args.next().map(|a| a.parse()).transpose()?.unwrap_or(10);
     let dir = tempfile::tempdir()?;
-    let sandbox = Sandbox::start(SandboxConfig::new(dir.path().join("kubeconfig"))).await?;
-    let kc = Kubeconfig::read_from(sandbox.kubeconfig_path())?;
+    let (sandbox, kubeconfig) = match std::env::var_os("BENCH_KUBECONFIG") {
+        Some(path) => (None, std::path::PathBuf::from(path)),
+        None => {
+            let s = Sandbox::start(SandboxConfig::new(dir.path().join("kubeconfig"))).await?;
+            let path = s.kubeconfig_path().to_owned();
+            (Some(s), path)
+        }
+    };
+    let kc = Kubeconfig::read_from(&kubeconfig)?;
     let client = Client::try_from(Config::from_custom_kubeconfig(kc, &KubeConfigOptions::default()).await?)?;
     let (rss0, _) = rss_kib();
 
@@ -125,12 +134,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         fanout_time.as_secs_f64(),
         n * watchers
     );
-    println!(
-        "RSS (client and server in one process): {} MiB before, {} MiB after, peak {} MiB",
-        rss0 / 1024,
-        rss / 1024,
-        hwm / 1024
-    );
-    sandbox.shutdown().await?;
+    let what = if sandbox.is_some() { "client and server in one process" } else { "client only" };
+    println!("RSS ({what}): {} MiB before, {} MiB after, peak {} MiB", rss0 / 1024, rss / 1024, hwm / 1024);
+    if let Some(s) = sandbox {
+        s.shutdown().await?;
+    }
     Ok(())
 }
