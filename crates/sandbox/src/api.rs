@@ -1254,14 +1254,31 @@ struct WatchSpec {
 }
 
 impl WatchSpec {
-    fn wants(&self, e: &Event) -> bool {
-        e.type_key == self.rt.key()
+    /// The event type this watch sends for `e`, if any: an object whose labels change into
+    /// or out of the selector is ADDED or DELETED, as a real server reports it.
+    fn kind_for(&self, e: &Event) -> Option<&'static str> {
+        let in_scope = e.type_key == self.rt.key()
             && self
                 .ns
                 .as_deref()
                 .is_none_or(|ns| e.object.pointer("/metadata/namespace").and_then(Value::as_str) == Some(ns))
-            && self.labels.matches(&e.object)
-            && self.fields.matches(&e.object)
+            && self.fields.matches(&e.object);
+        if !in_scope {
+            return None;
+        }
+        let now = self.labels.matches(&e.object);
+        match (e.kind, &e.prev_labels) {
+            (EventType::Modified, Some(prev)) => {
+                let before = self.labels.matches(&json!({"metadata": {"labels": prev}}));
+                match (before, now) {
+                    (true, true) => Some("MODIFIED"),
+                    (false, true) => Some("ADDED"),
+                    (true, false) => Some("DELETED"),
+                    (false, false) => None,
+                }
+            }
+            (kind, _) => now.then_some(kind.as_str()),
+        }
     }
 
     fn line(&self, kind: &str, object: &Value) -> Bytes {
@@ -1333,8 +1350,14 @@ fn watch(shared: &Arc<Shared>, t: &Target, req: &Req) -> ApiResult {
     let current = state.rv;
     let last_rv = if rv_param.is_empty() || rv_param == "0" || send_initial {
         for (_, o) in state.iter_type(&t.rt.key()) {
-            let e = Event { rv: 0, kind: EventType::Added, type_key: t.rt.key(), object: o.clone() };
-            if spec.wants(&e) {
+            let e = Event {
+                rv: 0,
+                kind: EventType::Added,
+                type_key: t.rt.key(),
+                object: o.clone(),
+                prev_labels: None,
+            };
+            if spec.kind_for(&e).is_some() {
                 backlog.push_back(spec.line("ADDED", o));
             }
         }
@@ -1348,8 +1371,10 @@ fn watch(shared: &Arc<Shared>, t: &Target, req: &Req) -> ApiResult {
             .map_err(|_| ApiError::bad_request(format!("invalid resourceVersion {rv_param:?}")))?;
         match state.events_since(rv) {
             Some(events) => {
-                for e in events.iter().filter(|e| spec.wants(e)) {
-                    backlog.push_back(spec.line(e.kind.as_str(), &e.object));
+                for e in &events {
+                    if let Some(kind) = spec.kind_for(e) {
+                        backlog.push_back(spec.line(kind, &e.object));
+                    }
                 }
             }
             None => backlog.push_back(spec.line("ERROR", &gone(&rv_param))),
@@ -1381,8 +1406,8 @@ fn watch(shared: &Arc<Shared>, t: &Target, req: &Req) -> ApiResult {
                 received = ws.rx.recv() => match received {
                     Ok(e) => {
                         ws.last_rv = e.rv;
-                        if ws.spec.wants(&e) {
-                            ws.backlog.push_back(ws.spec.line(e.kind.as_str(), &e.object));
+                        if let Some(kind) = ws.spec.kind_for(&e) {
+                            ws.backlog.push_back(ws.spec.line(kind, &e.object));
                         }
                     }
                     Err(broadcast::error::RecvError::Lagged(_)) => {

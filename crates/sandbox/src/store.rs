@@ -48,6 +48,9 @@ pub struct Event {
     pub type_key: String,
     /// The object after the change (before it, for deletions, with the new resourceVersion).
     pub object: Value,
+    /// For changes, the labels the object had before (so a label-selected watch sees an
+    /// object leave or enter its selection).
+    pub prev_labels: Option<Value>,
 }
 
 /// Namespace and name.
@@ -101,8 +104,8 @@ impl State {
             .map(|n| n.pointer("/status/phase").and_then(Value::as_str).unwrap_or("Active"))
     }
 
-    fn emit(&mut self, kind: EventType, type_key: &str, object: Value) {
-        let event = Arc::new(Event { rv: self.rv, kind, type_key: type_key.to_owned(), object });
+    fn emit(&mut self, kind: EventType, type_key: &str, object: Value, prev_labels: Option<Value>) {
+        let event = Arc::new(Event { rv: self.rv, kind, type_key: type_key.to_owned(), object, prev_labels });
         if self.history.len() >= HISTORY {
             self.history.pop_front();
         }
@@ -117,9 +120,14 @@ impl State {
         self.rv += 1;
         object["metadata"]["resourceVersion"] = json!(self.rv.to_string());
         let key = (ns.to_owned(), name.to_owned());
-        let existed =
-            self.objects.entry(type_key.to_owned()).or_default().insert(key, object.clone()).is_some();
-        self.emit(if existed { EventType::Modified } else { EventType::Added }, type_key, object.clone());
+        let previous = self.objects.entry(type_key.to_owned()).or_default().insert(key, object.clone());
+        match previous {
+            Some(old) => {
+                let labels = old.pointer("/metadata/labels").cloned().unwrap_or(Value::Null);
+                self.emit(EventType::Modified, type_key, object.clone(), Some(labels));
+            }
+            None => self.emit(EventType::Added, type_key, object.clone(), None),
+        }
         object
     }
 
@@ -128,7 +136,7 @@ impl State {
         let mut object = self.objects.get_mut(type_key)?.remove(&(ns.to_owned(), name.to_owned()))?;
         self.rv += 1;
         object["metadata"]["resourceVersion"] = json!(self.rv.to_string());
-        self.emit(EventType::Deleted, type_key, object.clone());
+        self.emit(EventType::Deleted, type_key, object.clone(), None);
         Some(object)
     }
 

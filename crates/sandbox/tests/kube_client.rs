@@ -406,3 +406,35 @@ async fn state_file_keeps_objects_across_restarts() {
     let kept = api.get("kept").await.unwrap_or_else(|e| panic!("after restart: {e}"));
     assert_eq!(kept.data.and_then(|d| d.get("a").cloned()).as_deref(), Some("b"));
 }
+
+#[tokio::test]
+async fn a_label_selected_watch_sees_objects_enter_and_leave() {
+    let env = start().await;
+    let api: Api<ConfigMap> = Api::namespaced(env.client.clone(), "default");
+    let first = api
+        .create(&PostParams::default(), &cm("s", json!({"app": "no"}), json!({})))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let rv = first.metadata.resource_version.clone().unwrap_or_default();
+    let mut stream = api
+        .watch(&WatchParams::default().labels("app=yes").timeout(20), &rv)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .boxed();
+    for (step, value) in ["yes", "yes", "no"].into_iter().enumerate() {
+        let p = json!({"metadata": {"labels": {"app": value}}, "data": {"step": step.to_string()}});
+        api.patch("s", &PatchParams::default(), &Patch::Merge(&p)).await.unwrap_or_else(|e| panic!("{e}"));
+    }
+    let mut kinds = Vec::new();
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while kinds.len() < 3 {
+        match tokio::time::timeout_at(deadline, stream.try_next()).await {
+            Ok(Ok(Some(WatchEvent::Added(_)))) => kinds.push("ADDED"),
+            Ok(Ok(Some(WatchEvent::Modified(_)))) => kinds.push("MODIFIED"),
+            Ok(Ok(Some(WatchEvent::Deleted(_)))) => kinds.push("DELETED"),
+            Ok(Ok(Some(WatchEvent::Bookmark(_)))) => {}
+            other => panic!("watch ended or timed out: {other:?}"),
+        }
+    }
+    assert_eq!(kinds, ["ADDED", "MODIFIED", "DELETED"]);
+}
