@@ -48,6 +48,9 @@ use tokio::task::JoinSet;
 
 pub use error::ApiError;
 
+/// The most connections served at once (each open watch holds one).
+pub const MAX_CONNECTIONS: usize = 1024;
+
 /// How the sandbox starts.
 #[derive(Debug, Clone)]
 pub struct SandboxConfig {
@@ -343,6 +346,11 @@ impl Sandbox {
                     Some(_) = conns.join_next(), if !conns.is_empty() => {}
                     accepted = listener.accept() => {
                         let Ok((tcp, _)) = accepted else { continue };
+                        if conns.len() >= MAX_CONNECTIONS {
+                            // Refuse rather than queue: a client retries, memory stays bounded.
+                            drop(tcp);
+                            continue;
+                        }
                         let acceptor = acceptor.clone();
                         let service = TowerToHyperService::new(router.clone());
                         conns.spawn(async move {

@@ -469,3 +469,36 @@ fn kubectl_create_deployment_sends_protobuf_that_is_understood() {
     let job = env.run(&["create", "job", "j", "--image=busybox"]);
     assert!(!job.ok && job.stderr.contains("protobuf bodies are supported for"), "{}", job.stderr);
 }
+
+#[test]
+fn kubectl_raw_bad_input_gets_a_status_and_changes_nothing() {
+    if !have_kubectl() {
+        return;
+    }
+    let env = Env::start();
+    let path = "/api/v1/namespaces/default/configmaps";
+    for (name, body) in [
+        ("meta.json", r#"{"apiVersion":"v1","kind":"ConfigMap","metadata":"oops"}"#),
+        ("list.json", "[1,2]"),
+        ("kind.json", r#"{"apiVersion":"v1","kind":"Secret","metadata":{"name":"x"}}"#),
+        ("name.json", r#"{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"Bad_Name"}}"#),
+        ("notjson.json", "{not json"),
+    ] {
+        let f = file(&env, name, body);
+        let out = env.run(&["create", "--raw", path, "-f", &f]);
+        assert!(!out.ok, "{name} must be refused");
+        assert!(
+            out.stderr.contains("BadRequest")
+                || out.stderr.contains("Invalid")
+                || out.stderr.contains("is invalid"),
+            "{name}: {}",
+            out.stderr
+        );
+    }
+    let bad_selector =
+        env.run(&["get", "--raw", "/api/v1/namespaces/default/configmaps?labelSelector=a%20b"]);
+    assert!(!bad_selector.ok && bad_selector.stderr.contains("BadRequest"), "{}", bad_selector.stderr);
+    let unknown = env.run(&["get", "--raw", "/apis/nope.example.com/v1/things"]);
+    assert!(!unknown.ok && unknown.stderr.contains("NotFound"), "{}", unknown.stderr);
+    assert!(env.ok(&["get", "cm", "-o", "name"]).is_empty(), "nothing was created");
+}
