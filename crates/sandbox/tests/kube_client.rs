@@ -110,6 +110,22 @@ async fn create_get_list_update_with_selectors_and_pages() {
         api.replace("c0", &PostParams::default(), &obj).await.unwrap_or_else(|e| panic!("replace: {e}"));
     assert_ne!(updated.metadata.resource_version, stale.metadata.resource_version);
     assert_eq!(api.replace("c0", &PostParams::default(), &stale).await.map_err(code).err(), Some(409));
+
+    // Delete a collection by label: only the selected objects go.
+    let deleted = api
+        .delete_collection(&DeleteParams::default(), &ListParams::default().labels("tier=back"))
+        .await
+        .unwrap_or_else(|e| panic!("delete_collection: {e}"));
+    let gone: Vec<String> = deleted
+        .left()
+        .map(|l| l.items.iter().filter_map(|c| c.metadata.name.clone()).collect())
+        .unwrap_or_default();
+    assert_eq!(gone, ["c1", "c3"]);
+    let left = api.list(&ListParams::default()).await.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        left.items.iter().filter_map(|c| c.metadata.name.clone()).collect::<Vec<_>>(),
+        ["c0", "c2", "c4"]
+    );
     env.sandbox.shutdown().await.unwrap_or_else(|e| panic!("{e}"));
 }
 
@@ -253,6 +269,11 @@ async fn status_and_scale_subresources() {
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(main.status.and_then(|s| s.ready_replicas), Some(1), "the main resource ignores status");
 
+    let mut current = api.get_status("s").await.unwrap_or_else(|e| panic!("{e}"));
+    current.status.get_or_insert_with(Default::default).available_replicas = Some(1);
+    let replaced =
+        api.replace_status("s", &PostParams::default(), &current).await.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(replaced.status.and_then(|s| s.available_replicas), Some(1));
     let scale = api.get_scale("s").await.unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(scale.spec.and_then(|s| s.replicas), Some(1));
     assert_eq!(scale.status.and_then(|s| s.selector).as_deref(), Some("app=s"));
