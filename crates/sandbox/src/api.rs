@@ -22,6 +22,9 @@ use crate::store::{Event, EventType, State};
 use crate::table;
 use crate::util;
 
+/// The media type of aggregated discovery responses.
+const AGGREGATED_V2: &str = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList";
+
 /// The largest request body accepted (Kubernetes' own limit is 3 MiB per object).
 pub const MAX_BODY: usize = 3 << 20;
 /// The longest a watch stays open.
@@ -115,6 +118,16 @@ impl Req {
         self.headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).unwrap_or_default()
     }
 
+    /// Whether the client accepts aggregated discovery v2 (kubectl 1.32 asks for it first).
+    fn wants_aggregated(&self) -> bool {
+        self.accept().split(',').any(|m| {
+            let params: Vec<&str> = m.split(';').map(str::trim).collect();
+            params.contains(&"g=apidiscovery.k8s.io")
+                && params.contains(&"v=v2")
+                && params.contains(&"as=APIGroupDiscoveryList")
+        })
+    }
+
     fn wants_table(&self) -> bool {
         self.accept().split(',').next().is_some_and(|first| first.contains("as=Table"))
     }
@@ -175,6 +188,11 @@ fn route(shared: &Arc<Shared>, path: &str, req: Req) -> ApiResult {
             "platform": "linux/amd64"
         })),
         ["healthz" | "livez" | "readyz"] => Ok((StatusCode::OK, "ok").into_response()),
+        ["api" | "apis"] if req.wants_aggregated() => {
+            let doc = shared.lock().registry.aggregated_discovery(segs[0] == "api");
+            let body = serde_json::to_vec(&doc).unwrap_or_default();
+            Ok((StatusCode::OK, [(header::CONTENT_TYPE, AGGREGATED_V2)], body).into_response())
+        }
         ["api"] => ok(&json!({"kind": "APIVersions", "versions": ["v1"],
             "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0", "serverAddress": "127.0.0.1"}]})),
         ["apis"] => ok(&shared.lock().registry.api_group_list()),

@@ -348,6 +348,64 @@ impl Registry {
         )
     }
 
+    /// `/api` or `/apis` as aggregated discovery (`apidiscovery.k8s.io/v2`
+    /// `APIGroupDiscoveryList`): every group with its versions (preferred first) and their
+    /// resources, so a client needs no per-group requests.
+    #[must_use]
+    pub fn aggregated_discovery(&self, core: bool) -> Value {
+        let groups: Vec<(String, Vec<String>)> =
+            if core { vec![(String::new(), vec!["v1".to_owned()])] } else { self.groups() };
+        let items: Vec<Value> = groups
+            .into_iter()
+            .map(|(g, versions)| {
+                let versions: Vec<Value> = versions
+                    .iter()
+                    .map(|v| {
+                        let resources: Vec<Value> = self
+                            .types
+                            .iter()
+                            .filter(|t| t.group == g && t.version == *v)
+                            .map(|t| {
+                                let gvk = json!({"group": t.group, "version": t.version, "kind": t.kind});
+                                let mut subresources = Vec::new();
+                                if t.status {
+                                    subresources.push(json!({"subresource": "status", "responseKind": gvk,
+                                        "verbs": ["get", "patch", "update"]}));
+                                }
+                                if t.scale.is_some() {
+                                    subresources.push(json!({"subresource": "scale",
+                                        "responseKind": {"group": "autoscaling", "version": "v1", "kind": "Scale"},
+                                        "verbs": ["get", "patch", "update"]}));
+                                }
+                                let mut r = json!({
+                                    "resource": t.plural,
+                                    "responseKind": gvk,
+                                    "scope": if t.namespaced { "Namespaced" } else { "Cluster" },
+                                    "singularResource": t.singular,
+                                    "verbs": ["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"],
+                                });
+                                if !t.short_names.is_empty() {
+                                    r["shortNames"] = json!(t.short_names);
+                                }
+                                if !t.categories.is_empty() {
+                                    r["categories"] = json!(t.categories);
+                                }
+                                if !subresources.is_empty() {
+                                    r["subresources"] = Value::Array(subresources);
+                                }
+                                r
+                            })
+                            .collect();
+                        json!({"version": v, "resources": resources, "freshness": "Current"})
+                    })
+                    .collect();
+                let metadata = if g.is_empty() { json!({"creationTimestamp": null}) } else { json!({"name": g, "creationTimestamp": null}) };
+                json!({"metadata": metadata, "versions": versions})
+            })
+            .collect();
+        json!({"kind": "APIGroupDiscoveryList", "apiVersion": "apidiscovery.k8s.io/v2", "metadata": {}, "items": items})
+    }
+
     /// `/openapi/v3`: the index of per-group-version documents.
     #[must_use]
     pub fn openapi_v3_index(&self) -> Value {

@@ -156,6 +156,16 @@ fn kubectl_version_and_api_resources() {
     {
         assert!(r.contains(needle), "api-resources lacks {needle}:\n{r}");
     }
+    // Aggregated discovery: a fresh cache needs /api and /apis only, no per-group lists.
+    let verbose =
+        env.run(&["api-resources", "-v=6", "--cache-dir", &env.path("fresh-cache").to_string_lossy()]);
+    assert!(verbose.ok, "{}", verbose.stderr);
+    assert!(verbose.stderr.contains("/apis?"), "{}", verbose.stderr);
+    assert!(
+        !verbose.stderr.contains("/apis/apps/v1?"),
+        "per-group discovery was needed:\n{}",
+        verbose.stderr
+    );
     let namespaced = env.ok(&["api-resources", "--namespaced=false", "-o", "name"]);
     assert!(namespaced.lines().any(|l| l == "namespaces"), "{namespaced}");
     assert!(!namespaced.lines().any(|l| l == "configmaps"), "{namespaced}");
