@@ -459,3 +459,30 @@ async fn a_label_selected_watch_sees_objects_enter_and_leave() {
     }
     assert_eq!(kinds, ["ADDED", "MODIFIED", "DELETED"]);
 }
+
+#[tokio::test]
+async fn kube_rs_discovery_legacy_and_aggregated_agree() {
+    let env = start().await;
+    let legacy =
+        kube::Discovery::new(env.client.clone()).run().await.unwrap_or_else(|e| panic!("legacy: {e}"));
+    let aggregated = kube::Discovery::new(env.client.clone())
+        .run_aggregated()
+        .await
+        .unwrap_or_else(|e| panic!("aggregated: {e}"));
+    for discovery in [&legacy, &aggregated] {
+        let gvk = GroupVersionKind::gvk("apps", "v1", "Deployment");
+        let (ar, caps) = discovery.resolve_gvk(&gvk).unwrap_or_else(|| panic!("Deployment not discovered"));
+        assert_eq!(ar.plural, "deployments");
+        assert_eq!(caps.scope, kube::discovery::Scope::Namespaced);
+        assert!(
+            caps.subresources.iter().any(|(s, _)| s.plural == "deployments/scale" || s.plural == "scale")
+        );
+        let ns = discovery.resolve_gvk(&GroupVersionKind::gvk("", "v1", "Namespace")).map(|(_, c)| c.scope);
+        assert_eq!(ns, Some(kube::discovery::Scope::Cluster));
+    }
+    let mut a: Vec<String> = legacy.groups().map(|g| g.name().to_owned()).collect();
+    let mut b: Vec<String> = aggregated.groups().map(|g| g.name().to_owned()).collect();
+    a.sort();
+    b.sort();
+    assert_eq!(a, b);
+}
