@@ -27,6 +27,9 @@ const AGGREGATED_V2: &str = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIG
 
 /// The largest request body accepted (Kubernetes' own limit is 3 MiB per object).
 pub const MAX_BODY: usize = 3 << 20;
+/// The most objects the store holds (memory stays bounded; ~17 KiB each at the benchmark's
+/// object size, history included).
+pub const MAX_OBJECTS: usize = 100_000;
 /// The longest a watch stays open.
 pub const MAX_WATCH: Duration = Duration::from_secs(3600);
 
@@ -693,6 +696,13 @@ fn create_object(
     let key = t.rt.key();
     if state.get(&key, t.ns(), &name).is_some() {
         return Err(ApiError::already_exists(&t.rt, &name));
+    }
+    if state.objects.values().map(std::collections::BTreeMap::len).sum::<usize>() >= MAX_OBJECTS {
+        return Err(ApiError::new(
+            507,
+            "InsufficientStorage",
+            format!("the sandbox holds its maximum of {MAX_OBJECTS} objects; delete some first"),
+        ));
     }
     if !apply {
         strip_server_fields(&mut object);
