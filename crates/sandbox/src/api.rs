@@ -868,8 +868,22 @@ fn write_existing(
         new["metadata"]["generation"] = json!(generation + 1);
     }
     let now = util::rfc3339(util::now_secs());
-    if !applied {
-        // The client's managedFields are not trusted: ownership is derived from the change.
+    // A client may rewrite managedFields on purpose (kubectl moves client-side-apply
+    // ownership to its server-side apply manager this way); then they are kept as sent.
+    // Otherwise ownership is derived from what the write changed.
+    let sent = new.pointer("/metadata/managedFields").filter(|m| m.as_array().is_some_and(|a| !a.is_empty()));
+    let rewritten = sent.is_some_and(|m| Some(m) != existing.pointer("/metadata/managedFields"));
+    if rewritten {
+        let entries = fields::read_entries(&new);
+        if entries.is_empty() {
+            return Err(ApiError::invalid(
+                &t.rt,
+                &name,
+                "metadata.managedFields: Invalid value: no valid entries",
+            ));
+        }
+        fields::write_entries(&mut new, &entries);
+    } else if !applied {
         if let Some(mf) = existing.pointer("/metadata/managedFields") {
             new["metadata"]["managedFields"] = mf.clone();
         } else if let Some(Value::Object(m)) = new.get_mut("metadata") {

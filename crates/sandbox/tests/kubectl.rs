@@ -512,3 +512,30 @@ fn kubectl_raw_bad_input_gets_a_status_and_changes_nothing() {
     assert!(!unknown.ok && unknown.stderr.contains("NotFound"), "{}", unknown.stderr);
     assert!(env.ok(&["get", "cm", "-o", "name"]).is_empty(), "nothing was created");
 }
+
+#[test]
+fn kubectl_moves_client_side_apply_ownership_to_server_side_apply() {
+    if !have_kubectl() {
+        return;
+    }
+    let env = Env::start();
+    let d = file(&env, "d.yaml", DEPLOY);
+    env.ok(&["apply", "-f", &d]);
+    let d6 = file(&env, "d6.yaml", &DEPLOY.replace("replicas: 2", "replicas: 6"));
+    let refused = env.run(&["apply", "--server-side", "-f", &d6]);
+    assert!(!refused.ok && refused.stderr.contains("kubectl-client-side-apply"), "{}", refused.stderr);
+    // The same configuration applies cleanly; kubectl then rewrites managedFields so that its
+    // server-side apply manager owns what client-side apply owned.
+    env.ok(&["apply", "--server-side", "-f", &d]);
+    let managers = env.ok(&[
+        "get",
+        "deploy",
+        "web",
+        "--show-managed-fields",
+        "-o",
+        "jsonpath={.metadata.managedFields[*].manager}",
+    ]);
+    assert!(!managers.contains("kubectl-client-side-apply"), "{managers}");
+    env.ok(&["apply", "--server-side", "-f", &d6]);
+    assert_eq!(env.ok(&["get", "deploy", "web", "-o", "jsonpath={.spec.replicas}"]), "6");
+}
