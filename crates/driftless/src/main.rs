@@ -33,6 +33,26 @@ enum Command {
     /// Work with plugins.
     #[command(subcommand)]
     Plugin(commands::PluginCommand),
+    /// Run the sandbox cluster: an in-memory Kubernetes API server on 127.0.0.1 for tests,
+    /// demos and local development. Prints `ready <url> <kubeconfig>` once it serves.
+    Sandbox(SandboxArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct SandboxArgs {
+    /// Port on 127.0.0.1; 0 picks a free one.
+    #[arg(long, default_value_t = 0)]
+    port: u16,
+    /// Where to write the kubeconfig (atomically, once the server is ready).
+    #[arg(long, value_name = "FILE", default_value = "./driftless-sandbox.kubeconfig")]
+    kubeconfig_out: PathBuf,
+    /// Keep objects in FILE across restarts.
+    #[arg(long, value_name = "FILE")]
+    state: Option<PathBuf>,
+    /// Simulate a controller that marks workloads ready this long after each change, e.g.
+    /// 2s (off by default).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    ready_after: Option<Duration>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -113,6 +133,7 @@ fn main() -> ExitCode {
         Command::Render(args) => run_render(&args),
         Command::Health(args) => commands::run_health(&args),
         Command::Plugin(command) => commands::run_plugin(&command),
+        Command::Sandbox(args) => run_sandbox(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -134,6 +155,23 @@ fn init_tracing() {
     } else {
         builder.json().init();
     }
+}
+
+fn run_sandbox(args: SandboxArgs) -> Result<(), Failure> {
+    let mut config = driftless_sandbox::SandboxConfig::new(args.kubeconfig_out);
+    config.port = args.port;
+    config.state_path = args.state;
+    config.ready_after = args.ready_after;
+    let runtime = tokio::runtime::Runtime::new().map_err(|e| Failure::new(ErrorClass::Runtime, e))?;
+    runtime
+        .block_on(driftless_sandbox::run_until_signal(config, |s| {
+            println!("ready {} {}", s.url(), s.kubeconfig_path().display());
+            let _ = io::stdout().flush();
+        }))
+        .map_err(|e| {
+            let class = if e.is_input() { ErrorClass::Input } else { ErrorClass::Runtime };
+            Failure::new(class, anyhow::Error::new(e).context("sandbox"))
+        })
 }
 
 fn run_render(args: &RenderArgs) -> Result<(), Failure> {
