@@ -8,6 +8,20 @@
 //! Every accessor is tolerant: missing fields, wrong JSON types and odd values
 //! never panic; they are treated as absent and the object is assessed with
 //! what is left.
+//!
+//! Where this differs from gitops-engine, on purpose:
+//! - `metadata.deletionTimestamp` makes any kind Progressing ("pending deletion").
+//! - Generation checks apply only when `metadata.generation` is set.
+//! - `spec.replicas` defaults to 1 (gitops-engine skips the check when absent).
+//! - Pods: bad waiting states (CrashLoopBackOff, ErrImagePull, anything `Err*`,
+//!   `*Error`, `*BackOff`) are Degraded only with restartPolicy Always; init
+//!   containers are checked too; a pod without a phase is Progressing.
+//! - Jobs: `FailureTarget` True is Degraded; a finished Job stays finished even
+//!   if later marked suspended.
+//! - HPA: Degraded when AbleToScale or ScalingActive is False with a reason
+//!   starting `Failed` or `Invalid` (not only gitops-engine's four reasons).
+//! - CRD: not yet Established is Progressing (current gitops-engine: Degraded).
+//! - PVC without status is Progressing; Namespace without status is Healthy.
 
 use serde_json::Value;
 
