@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use wasmtime::Engine;
 
@@ -20,9 +20,17 @@ impl EpochTicker {
         let thread = std::thread::Builder::new()
             .name("driftless-epoch".into())
             .spawn(move || {
+                // Advance by the ticks of wall-clock time that really passed, so that a thread
+                // woken late (a loaded machine) does not stretch every deadline.
+                let started = Instant::now();
+                let mut ticks: u128 = 0;
                 while !flag.load(Ordering::Relaxed) {
                     std::thread::sleep(tick);
-                    engine.increment_epoch();
+                    let due = started.elapsed().as_nanos() / tick.as_nanos().max(1);
+                    while ticks < due {
+                        engine.increment_epoch();
+                        ticks += 1;
+                    }
                 }
             })
             .ok();
