@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use wasmtime::component::ResourceTable;
-use wasmtime::{Engine, ResourceLimiter, Store, Trap};
+use wasmtime::{Engine, ResourceLimiter, Store, Trap, UpdateDeadline};
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxView, WasiView};
 
@@ -137,10 +137,20 @@ pub(crate) fn call<B, R>(
     };
     let mut store = Store::new(engine, state);
     store.limiter(|s| &mut s.limiter);
-    let ticks = limits.timeout.as_millis().div_ceil(EPOCH_TICK.as_millis()) + 1;
-    store.set_epoch_deadline(u64::try_from(ticks).unwrap_or(u64::MAX));
-
+    // The epoch wakes the store up about when the time is up; the callback then checks the
+    // real clock, so a ticker that catches up after running late can never cut a call short.
     let started = Instant::now();
+    let deadline = started + limits.timeout;
+    let ticks = limits.timeout.as_millis().div_ceil(EPOCH_TICK.as_millis());
+    store.set_epoch_deadline(u64::try_from(ticks).unwrap_or(u64::MAX));
+    store.epoch_deadline_callback(move |_| {
+        if Instant::now() >= deadline {
+            Err(Trap::Interrupt.into())
+        } else {
+            Ok(UpdateDeadline::Continue(1))
+        }
+    });
+
     let result = instantiate(&mut store).and_then(|bindings| f(&bindings, &mut store));
     let elapsed = started.elapsed();
     result.map_err(|e| {
