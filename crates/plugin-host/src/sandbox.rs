@@ -144,11 +144,7 @@ pub(crate) fn call<B, R>(
     let ticks = limits.timeout.as_millis().div_ceil(EPOCH_TICK.as_millis());
     store.set_epoch_deadline(u64::try_from(ticks).unwrap_or(u64::MAX));
     store.epoch_deadline_callback(move |_| {
-        if Instant::now() >= deadline {
-            Err(Trap::Interrupt.into())
-        } else {
-            Ok(UpdateDeadline::Continue(1))
-        }
+        if Instant::now() >= deadline { Err(Trap::Interrupt.into()) } else { Ok(UpdateDeadline::Continue(1)) }
     });
 
     let result = instantiate(&mut store).and_then(|bindings| f(&bindings, &mut store));
