@@ -9,7 +9,9 @@ pub mod health;
 pub mod manifest;
 pub mod object;
 pub mod policy;
+pub mod secret;
 pub mod spec;
 
 pub use object::{GroupVersionKind, Object, ObjectError, ObjectRef};
+pub use secret::Secret;
 pub use spec::{AppSpec, Application, SpecError};

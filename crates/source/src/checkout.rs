@@ -1,0 +1,140 @@
+//! Read-only checkouts, one directory per commit, written aside and moved in place whole.
+
+use std::path::{Component, Path, PathBuf};
+use std::sync::atomic::AtomicBool;
+
+use gix::ObjectId;
+
+use crate::SourceError;
+use crate::error::describe;
+
+/// A commit checked out read-only. Every app of the repository at that commit shares it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Checkout {
+    /// The checkout's top directory (the repository root at the commit).
+    pub root: PathBuf,
+    /// The commit it holds.
+    pub commit: ObjectId,
+}
+
+impl Checkout {
+    /// The directory of `app_path` (relative, `/`-separated) inside the checkout.
+    ///
+    /// # Errors
+    /// [`SourceError::BadPath`] when the path is absolute, climbs out with `..`, or does not
+    /// exist at this commit.
+    pub fn app_dir(&self, app_path: &str) -> Result<PathBuf, SourceError> {
+        let bad = |reason| SourceError::BadPath {
+            path: app_path.to_owned(),
+            commit: self.commit.to_string(),
+            reason,
+        };
+        let relative = Path::new(app_path);
+        for part in relative.components() {
+            match part {
+                Component::Normal(_) | Component::CurDir => {}
+                Component::ParentDir => return Err(bad("leaves the repository (`..`)")),
+                Component::RootDir | Component::Prefix(_) => return Err(bad("is absolute")),
+            }
+        }
+        let dir = self.root.join(relative);
+        // A symlink inside the repository must not lead out of it either.
+        let real = dir.canonicalize().map_err(|_| bad("does not exist"))?;
+        let root = self.root.canonicalize().map_err(SourceError::io(&self.root))?;
+        if !real.starts_with(&root) {
+            return Err(bad("leaves the repository (symlink)"));
+        }
+        if !real.is_dir() {
+            return Err(bad("is not a directory"));
+        }
+        Ok(dir)
+    }
+}
+
+pub(crate) fn checkout(
+    repo: &gix::Repository,
+    url: &str,
+    commit: ObjectId,
+    checkouts: &Path,
+) -> Result<Checkout, SourceError> {
+    let root = checkouts.join(commit.to_string());
+    if root.is_dir() {
+        return Ok(Checkout { root, commit });
+    }
+    let fail = |e: gix::Error| SourceError::Repository { url: url.to_owned(), reason: describe(&e) };
+    let tree = repo.find_commit(commit).map_err(&fail)?.tree_id().map_err(fail)?;
+
+    std::fs::create_dir_all(checkouts).map_err(SourceError::io(checkouts))?;
+    let staging = checkouts.join(format!(".tmp-{commit}-{}", std::process::id()));
+    if staging.exists() {
+        remove_tree(&staging).map_err(SourceError::io(&staging))?;
+    }
+    std::fs::create_dir(&staging).map_err(SourceError::io(&staging))?;
+    let written = (|| -> Result<(), String> {
+        let mut index = repo.index_from_tree(&tree).map_err(|e| describe(&e))?;
+        let mut options = repo
+            .checkout_options(gix::worktree::stack::state::attributes::Source::IdMapping)
+            .map_err(|e| describe(&e))?;
+        options.destination_is_initially_empty = true;
+        let objects = repo.objects.clone().into_arc().map_err(|e| describe(&e))?;
+        let interrupt = AtomicBool::new(false);
+        gix::worktree::state::checkout(
+            &mut index,
+            &staging,
+            objects,
+            &gix::progress::Discard,
+            &gix::progress::Discard,
+            &interrupt,
+            options,
+        )
+        .map_err(|e| describe(&e))?;
+        Ok(())
+    })();
+    if let Err(reason) = written {
+        let _ = remove_tree(&staging);
+        return Err(SourceError::Repository { url: url.to_owned(), reason });
+    }
+    make_read_only(&staging).map_err(SourceError::io(&staging))?;
+    match std::fs::rename(&staging, &root) {
+        Ok(()) => Ok(Checkout { root, commit }),
+        // Another process checked out the same commit meanwhile: theirs is as good as ours.
+        Err(_) if root.is_dir() => {
+            let _ = remove_tree(&staging);
+            Ok(Checkout { root, commit })
+        }
+        Err(e) => Err(SourceError::io(&root)(e)),
+    }
+}
+
+/// Files 0444 and directories 0555: nothing in the checkout changes after it is made.
+fn make_read_only(dir: &Path) -> std::io::Result<()> {
+    set_tree_mode(dir, 0o555, 0o444)
+}
+
+/// Remove a checkout (they are read-only, so make them writable first).
+pub(crate) fn remove_tree(dir: &Path) -> std::io::Result<()> {
+    set_tree_mode(dir, 0o755, 0o644)?;
+    std::fs::remove_dir_all(dir)
+}
+
+#[cfg(unix)]
+fn set_tree_mode(dir: &Path, dir_mode: u32, file_mode: u32) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    // Children first while the directory is still writable; the directory itself last.
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755))?;
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        let kind = entry.file_type()?;
+        if kind.is_dir() {
+            set_tree_mode(&entry.path(), dir_mode, file_mode)?;
+        } else if kind.is_file() {
+            std::fs::set_permissions(entry.path(), std::fs::Permissions::from_mode(file_mode))?;
+        }
+    }
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(dir_mode))
+}
+
+#[cfg(not(unix))]
+fn set_tree_mode(_dir: &Path, _dir_mode: u32, _file_mode: u32) -> std::io::Result<()> {
+    Ok(())
+}
