@@ -1,5 +1,5 @@
 //! Shared types of driftless: Kubernetes [`Object`]s, [`ObjectRef`]s and
-//! [`GroupVersionKind`]s, the [`Application`] spec, health and policy decisions, and the errors
+//! [`GroupVersionKind`]s, the [`Application`] spec, health and policy decisions, signature verdicts, and the errors
 //! reading them.
 //!
 //! This crate does no I/O; it is used by the host crates and by plugins compiled to
@@ -10,6 +10,8 @@ pub mod manifest;
 pub mod object;
 pub mod policy;
 pub mod spec;
+pub mod verify;
 
 pub use object::{GroupVersionKind, Object, ObjectError, ObjectRef};
 pub use spec::{AppSpec, Application, SpecError};
+pub use verify::{SignatureKind, SignatureVerdict, SignedObjectKind, SignerIdentity};
