@@ -89,6 +89,38 @@ fn bench(c: &mut Criterion) {
         })
     });
 
+    stop_gpg_agent();
+
+    // gitsign: one certificate for all commits (gitsign's credential cache does this within a
+    // certificate's ten minutes), so the chain is verified once and then cached.
+    if have(&["openssl"]) {
+        let root = ca("bench root", None);
+        let l = leaf(
+            &root,
+            email(),
+            IssuerExt::Current(ISSUER),
+            time::Duration::minutes(-5),
+            time::Duration::minutes(60),
+        );
+        let trust = driftless_core::spec::TrustSource::Gitsign(driftless_core::spec::GitsignTrust {
+            identity: Some(EMAIL.into()),
+            identity_regexp: None,
+            issuer: ISSUER.into(),
+            fulcio_roots: root.pem.clone(),
+            require_tlog: false,
+            rekor: None,
+        });
+        let commits = signed_history(&x509_signing(&l, None));
+        group.bench_function("gitsign-p256: 1,000 commits, one certificate", |b| {
+            b.iter(|| {
+                let v = Verifier::new(std::slice::from_ref(&trust)).unwrap();
+                for raw in &commits {
+                    v.verify_commit(raw, at).unwrap();
+                }
+            })
+        });
+    }
+
     let armored = gpg_export(&fpr);
     group.bench_function("gpg: parse the trust (1 key)", |b| {
         b.iter(|| Verifier::new(&[gpg_trust(&armored)]).unwrap())

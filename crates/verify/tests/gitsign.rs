@@ -6,144 +6,13 @@
 
 mod common;
 
-use std::path::PathBuf;
 use std::process::Command;
 use std::sync::OnceLock;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use common::*;
 use driftless_core::spec::{GitsignTrust, RekorSpec, TrustSource};
 use driftless_verify::{Refusal, SignatureKind, Verifier, VerifyError};
-use rcgen::{
-    BasicConstraints, CertificateParams, CustomExtension, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer,
-    KeyPair, KeyUsagePurpose, SanType,
-};
-use time::{Duration, OffsetDateTime};
-
-const ISSUER: &str = "https://oauth2.sigstore.dev/auth";
-const EMAIL: &str = "signer@example.com";
-
-struct Ca {
-    params: CertificateParams,
-    key: KeyPair,
-    pem: String,
-}
-
-fn ca(name: &str, parent: Option<&Ca>) -> Ca {
-    let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
-    params.distinguished_name.push(DnType::CommonName, name);
-    params.distinguished_name.push(DnType::OrganizationName, "sigstore.dev");
-    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
-    params.not_before = OffsetDateTime::now_utc() - Duration::days(365);
-    params.not_after = OffsetDateTime::now_utc() + Duration::days(365);
-    let key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P384_SHA384).unwrap();
-    let cert = match parent {
-        None => params.self_signed(&key).unwrap(),
-        Some(p) => params.signed_by(&key, &Issuer::from_params(&p.params, &p.key)).unwrap(),
-    };
-    Ca { pem: cert.pem(), params, key }
-}
-
-/// Which OIDC-issuer extension a leaf carries.
-enum IssuerExt<'a> {
-    Current(&'a str),
-    Legacy(&'a str),
-    None,
-}
-
-struct Leaf {
-    cert: PathBuf,
-    key: PathBuf,
-}
-
-/// A Fulcio-like leaf: empty subject, SAN critical, code signing, valid from `from` to `to`
-/// (relative to now).
-fn leaf(issuer: &Ca, san: SanType, ext: IssuerExt<'_>, from: Duration, to: Duration) -> Leaf {
-    leaf_for(issuer, san, ext, from, to, ExtendedKeyUsagePurpose::CodeSigning)
-}
-
-fn leaf_for(
-    issuer: &Ca,
-    san: SanType,
-    ext: IssuerExt<'_>,
-    from: Duration,
-    to: Duration,
-    usage: ExtendedKeyUsagePurpose,
-) -> Leaf {
-    static N: AtomicUsize = AtomicUsize::new(0);
-    let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
-    params.subject_alt_names = vec![san];
-    params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
-    params.extended_key_usages = vec![usage];
-    params.not_before = OffsetDateTime::now_utc() + from;
-    params.not_after = OffsetDateTime::now_utc() + to;
-    match ext {
-        IssuerExt::Current(s) => {
-            let mut der = vec![0x0c, s.len() as u8];
-            der.extend_from_slice(s.as_bytes());
-            params
-                .custom_extensions
-                .push(CustomExtension::from_oid_content(&[1, 3, 6, 1, 4, 1, 57264, 1, 8], der));
-        }
-        IssuerExt::Legacy(s) => params
-            .custom_extensions
-            .push(CustomExtension::from_oid_content(&[1, 3, 6, 1, 4, 1, 57264, 1, 1], s.as_bytes().to_vec())),
-        IssuerExt::None => {}
-    }
-    let key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
-    let cert = params.signed_by(&key, &Issuer::from_params(&issuer.params, &issuer.key)).unwrap();
-    let n = N.fetch_add(1, Ordering::SeqCst);
-    let dir = root().join("x509");
-    std::fs::create_dir_all(&dir).unwrap();
-    let (c, k) = (dir.join(format!("leaf-{n}.pem")), dir.join(format!("leaf-{n}.key")));
-    std::fs::write(&c, cert.pem()).unwrap();
-    std::fs::write(&k, key.serialize_pem()).unwrap();
-    Leaf { cert: c, key: k }
-}
-
-/// The `gpg.x509.program` git calls: `openssl cms -sign`, armored like gitsign.
-fn signer_program() -> &'static PathBuf {
-    static P: OnceLock<PathBuf> = OnceLock::new();
-    P.get_or_init(|| {
-        let path = root().join("x509-sign");
-        std::fs::write(
-            &path,
-            "#!/bin/sh\nset -e\npayload=$(mktemp)\ncat > \"$payload\"\nextra=\"\"\n\
-             if [ -n \"$X509_CHAIN\" ]; then extra=\"-certfile $X509_CHAIN\"; fi\n\
-             openssl cms -sign -binary -in \"$payload\" -signer \"$X509_LEAF\" -inkey \"$X509_KEY\" $extra \
-             -outform PEM -nosmimecap | sed -e 's/BEGIN CMS/BEGIN SIGNED MESSAGE/' -e 's/END CMS/END SIGNED MESSAGE/'\n\
-             rm -f \"$payload\"\necho '[GNUPG:] SIG_CREATED ' >&2\n",
-        )
-        .unwrap();
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
-        }
-        path
-    })
-}
-
-fn x509_signing(leaf: &Leaf, chain: Option<&str>) -> Signing {
-    let mut env = vec![
-        ("X509_LEAF".to_string(), leaf.cert.display().to_string()),
-        ("X509_KEY".to_string(), leaf.key.display().to_string()),
-    ];
-    if let Some(pem) = chain {
-        let path = leaf.cert.with_extension("chain");
-        std::fs::write(&path, pem).unwrap();
-        env.push(("X509_CHAIN".to_string(), path.display().to_string()));
-    }
-    Signing {
-        config: vec![
-            ("gpg.format".into(), "x509".into()),
-            ("gpg.x509.program".into(), signer_program().display().to_string()),
-            ("user.signingkey".into(), EMAIL.into()),
-        ],
-        env,
-    }
-}
+use time::Duration;
 
 struct Pki {
     root: Ca,
@@ -172,10 +41,6 @@ fn trust(roots: &str, identity: Option<&str>, regexp: Option<&str>, require_tlog
         require_tlog,
         rekor: require_tlog.then(|| RekorSpec { public_keys: "unused".into(), url: None }),
     })
-}
-
-fn email() -> SanType {
-    SanType::Rfc822Name(EMAIL.try_into().unwrap())
 }
 
 fn fresh(p: &Pki, ext: IssuerExt<'_>) -> Leaf {
