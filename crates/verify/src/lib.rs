@@ -209,8 +209,11 @@ impl Verifier {
     }
 
     /// Verifies a commit, given as `git cat-file commit <id>` prints it. The signed payload is
-    /// the commit without its `gpgsig` header. `now` is the time of verification (used by
-    /// checks that depend on the present, such as certificate chains).
+    /// the commit without its `gpgsig` header.
+    ///
+    /// Validity is judged at the time the signature claims (OpenPGP signature creation time,
+    /// SSH: the committer time as git does, gitsign: the CMS signing time); `now` stands in only
+    /// where an object carries no time of its own.
     pub fn verify_commit(&self, raw_commit: &[u8], now: SystemTime) -> Result<Verified, Refusal> {
         match object::split_commit(raw_commit) {
             Parsed::Unsigned => Err(Refusal::Unsigned("commit")),
@@ -277,6 +280,12 @@ pub(crate) fn fmt_time(secs: i64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_verifier_can_be_shared_between_threads() {
+        fn shared<T: Send + Sync>() {}
+        shared::<Verifier>();
+    }
 
     #[test]
     fn times_print_as_rfc3339() {
