@@ -449,7 +449,8 @@ impl GitsignTrust1 {
                 kind: SignatureKind::Gitsign,
                 fingerprint: Some(fingerprint.clone()),
                 signing_key: None,
-                subject: Some(parsed.leaf.tbs_certificate.subject.to_string()),
+                // Fulcio leaves have an empty subject.
+                subject: Some(parsed.leaf.tbs_certificate.subject.to_string()).filter(|s| !s.is_empty()),
                 issuer: Some(self.issuer.clone()),
                 identity: Some(identity.clone()),
                 signed_at: u64::try_from(parsed.signing_time).ok(),

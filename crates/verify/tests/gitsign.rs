@@ -62,6 +62,7 @@ fn a_fulcio_style_signature_verifies_and_openssl_agrees() {
     assert_eq!(v.signer.issuer.as_deref(), Some(ISSUER));
     assert_eq!(v.signer.fingerprint.as_ref().map(String::len), Some(64));
     assert!(!v.signer.signed_at_proven);
+    assert_eq!(v.signer.subject, None, "Fulcio-style leaves have an empty subject");
     let age = now().duration_since(v.signed_at().unwrap()).unwrap_or_default();
     assert!(age.as_secs() < 600, "signing time {:?} is not recent", v.signed_at());
 

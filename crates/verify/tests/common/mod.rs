@@ -51,7 +51,9 @@ pub fn root() -> &'static Path {
     static ROOT: OnceLock<PathBuf> = OnceLock::new();
     ROOT.get_or_init(|| {
         let exe = std::env::current_exe().unwrap();
-        let name = exe.file_stem().unwrap().to_string_lossy().into_owned();
+        let stem = exe.file_stem().unwrap().to_string_lossy().into_owned();
+        // `gitsign-0123abcd` → `gitsign`: one directory per test binary across rebuilds.
+        let name = stem.rsplit_once('-').map_or(stem.as_str(), |(n, _)| n).to_string();
         let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("verify-{name}"));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
@@ -343,6 +345,8 @@ pub fn leaf_for(
 ) -> Leaf {
     static N: AtomicUsize = AtomicUsize::new(0);
     let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    // Fulcio leaves have an empty subject; the identity is only in the (then critical) SAN.
+    params.distinguished_name = rcgen::DistinguishedName::new();
     params.subject_alt_names = vec![san];
     params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
     params.extended_key_usages = vec![usage];
