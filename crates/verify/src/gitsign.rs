@@ -39,6 +39,8 @@ const SAN: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.29.17");
 const FULCIO_ISSUER_V2: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.6.1.4.1.57264.1.8");
 /// Fulcio's OIDC issuer, legacy form (the raw string as the extension value).
 const FULCIO_ISSUER_V1: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.6.1.4.1.57264.1.1");
+/// gitsign's Rekor `TransparencyLogEntry` (protobuf), carried as an unsigned CMS attribute.
+const REKOR_TLOG_ENTRY: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.6.1.4.1.57264.3.1");
 /// id-kp-codeSigning (1.3.6.1.5.5.7.3.3), DER value bytes, as webpki wants it.
 const EKU_CODE_SIGNING: &[u8] = &[0x2b, 0x06, 0x01, 0x05, 0x05, 0x07, 0x03, 0x03];
 /// Cached chain verdicts kept at most; a full cache is cleared (gitsign leaves live minutes, so
@@ -153,6 +155,8 @@ pub(crate) struct Parsed {
     leaf_sha256: [u8; 32],
     extra_certs: Vec<CertificateDer<'static>>,
     signing_time: i64,
+    /// Whether the signature carries a Rekor log entry (not checked yet).
+    has_tlog_entry: bool,
 }
 
 fn signer_matches(sid: &SignerIdentifier, cert: &Certificate) -> bool {
@@ -236,6 +240,10 @@ pub(crate) fn check_signature(split: &Split<'_>) -> Result<Parsed, Refusal> {
         leaf_der,
         extra_certs,
         signing_time,
+        has_tlog_entry: info
+            .unsigned_attrs
+            .as_ref()
+            .is_some_and(|attrs| attrs.iter().any(|a| a.oid == REKOR_TLOG_ENTRY)),
     })
 }
 
@@ -437,10 +445,15 @@ impl GitsignTrust1 {
             });
         }
         if self.require_tlog {
+            let carried = if parsed.has_tlog_entry {
+                "the signature carries a Rekor log entry, but"
+            } else {
+                "the signature carries no Rekor log entry, and"
+            };
             return Err(Refusal::NoTlogEvidence(format!(
-                "trust[{}].gitsign requires Rekor evidence (requireTlog: true), and this version of \
-                 driftless does not check Rekor evidence yet; set requireTlog: false to accept \
-                 gitsign signatures whose signing time is only the signer's claim",
+                "trust[{}].gitsign requires Rekor evidence (requireTlog: true); {carried} this \
+                 version of driftless does not check Rekor evidence yet; set requireTlog: false to \
+                 accept gitsign signatures whose signing time is only the signer's claim",
                 self.index
             )));
         }

@@ -206,7 +206,10 @@ fn require_tlog_refuses_without_rekor_evidence() {
     let Some(p) = pki() else { return };
     let signed = commit(Some(&x509_signing(&fresh(p, IssuerExt::Current(ISSUER)), None)), "hello", None);
     let err = verify(&[trust(&p.root.pem, Some(EMAIL), None, true)], &signed.raw).unwrap_err();
-    assert!(matches!(err, Refusal::NoTlogEvidence(ref m) if m.contains("requireTlog")), "{err}");
+    assert!(
+        matches!(err, Refusal::NoTlogEvidence(ref m) if m.contains("requireTlog") && m.contains("carries no Rekor log entry")),
+        "{err}"
+    );
     // A second entry that does not require the log accepts it; the refusal ranks lower.
     let ok = verify(
         &[trust(&p.root.pem, Some(EMAIL), None, true), trust(&p.root.pem, Some(EMAIL), None, false)],
