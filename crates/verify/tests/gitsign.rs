@@ -244,3 +244,14 @@ fn bad_trust_entries_name_the_field() {
     let err = msg(Verifier::new(&[trust(&p.intermediate.pem, Some(EMAIL), None, false)]));
     assert!(err.contains("no self-signed root"), "{err}");
 }
+
+#[test]
+fn signed_tags_verify() {
+    let Some(p) = pki() else { return };
+    let signed = tag(&x509_signing(&fresh(p, IssuerExt::Current(ISSUER)), None), "release 1");
+    assert!(String::from_utf8_lossy(&signed.raw).contains("-----BEGIN SIGNED MESSAGE-----"));
+    let v = Verifier::new(&[trust(&p.root.pem, Some(EMAIL), None, false)]).unwrap();
+    assert_eq!(v.verify_tag(&signed.raw, now()).unwrap().signer.identity.as_deref(), Some(EMAIL));
+    let forged = tamper(&signed.raw, "release 1", "release 2");
+    assert_eq!(v.verify_tag(&forged, now()).unwrap_err().code(), "badSignature");
+}

@@ -127,6 +127,18 @@ fn tampered_unknown_and_unsigned_are_refused() {
     let forged = tamper(&signed.raw, "deploy v1", "deploy v2");
     assert!(matches!(v.verify_commit(&forged, now()), Err(Refusal::BadSignature { .. })));
 
+    // Alice's valid signature of another commit, grafted onto this one.
+    let text = |raw: &[u8]| String::from_utf8(raw.to_vec()).unwrap();
+    let (ours, theirs) = (text(&signed.raw), text(&k.by_bob.raw));
+    let span = |t: &str| {
+        let s = t.find("gpgsig ").unwrap();
+        (s, t[s..].find("\n\n").unwrap() + s)
+    };
+    let ((s1, e1), (s2, e2)) = (span(&ours), span(&theirs));
+    let grafted = format!("{}{}{}", &ours[..s1], &theirs[s2..e2], &ours[e1..]);
+    let other = verifier(&[&k.alice, &k.bob]).verify_commit(grafted.as_bytes(), now()).unwrap_err();
+    assert!(matches!(other, Refusal::BadSignature { .. }), "{other}");
+
     let by_mallory = &k.by_mallory;
     let err = v.verify_commit(&by_mallory.raw, now()).unwrap_err();
     assert_eq!(err, Refusal::UnknownKey { fingerprint: k.mallory.clone() });
