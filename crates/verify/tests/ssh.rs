@@ -220,3 +220,21 @@ fn garbage_never_panics() {
         assert!(v.verify_tag(raw, now()).is_err());
     }
 }
+
+#[test]
+fn the_documented_application_yaml_trusts_your_own_key() {
+    let Some(k) = keys() else { return };
+    // The form docs/verify.md shows, read through the Application spec as the engine does.
+    let yaml = format!(
+        "apiVersion: driftless.dev/v1alpha1\nkind: Application\nmetadata: {{name: a}}\nspec:\n  \
+         source: {{repoURL: ./repo}}\n  verify:\n    mode: enforce\n    trust:\n    - ssh:\n        \
+         allowedSigners: |\n          you@example.com namespaces=\"git\" {}\n",
+        k.alice.public
+    );
+    let app = driftless_core::Application::from_yaml(&yaml).expect("the documented form parses");
+    let verifier = Verifier::new(&app.spec.verify.trust).unwrap();
+    let signed = commit(Some(&ssh_signing(&k.alice)), "mine", None);
+    let v = verifier.verify_commit(&signed.raw, now()).unwrap();
+    assert_eq!(v.signer.identity.as_deref(), Some("you@example.com"));
+    assert_eq!(v.trust_index, 0);
+}
