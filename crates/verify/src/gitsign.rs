@@ -77,7 +77,7 @@ impl IdentityMatch {
 type ChainVerdict = Result<(i64, i64), String>;
 
 /// One `gitsign` trust entry.
-pub(crate) struct GitsignTrust1 {
+pub(crate) struct GitsignEntry {
     index: usize,
     identity: IdentityMatch,
     issuer: String,
@@ -116,7 +116,7 @@ fn read_roots(
     Ok((anchors, intermediates))
 }
 
-pub(crate) fn parse(index: usize, spec: &GitsignTrust) -> Result<GitsignTrust1, VerifyError> {
+pub(crate) fn parse(index: usize, spec: &GitsignTrust) -> Result<GitsignEntry, VerifyError> {
     let at = |field: &str| format!("trust[{index}].gitsign.{field}");
     let identity = match (spec.identity.as_deref(), spec.identity_regexp.as_deref()) {
         (Some(id), None) if !id.trim().is_empty() => IdentityMatch::Exact(id.to_string()),
@@ -137,7 +137,7 @@ pub(crate) fn parse(index: usize, spec: &GitsignTrust) -> Result<GitsignTrust1, 
         return Err(VerifyError::trust(at("issuer"), "must not be empty"));
     }
     let (anchors, intermediates) = read_roots(&at("fulcioRoots"), &spec.fulcio_roots)?;
-    Ok(GitsignTrust1 {
+    Ok(GitsignEntry {
         index,
         identity,
         issuer: spec.issuer.clone(),
@@ -349,7 +349,7 @@ fn validity(der: &[u8]) -> Option<(i64, i64)> {
     Some((time_of(&v.not_before), time_of(&v.not_after)))
 }
 
-impl GitsignTrust1 {
+impl GitsignEntry {
     /// Verifies the chain at `time` (cached per leaf: the chain's validity window is stored, so
     /// another signing time by the same certificate only costs a comparison).
     fn chain(&self, parsed: &Parsed) -> ChainVerdict {

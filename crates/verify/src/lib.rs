@@ -182,7 +182,7 @@ impl Verified {
 pub struct Verifier {
     ssh: Option<ssh::SshTrust>,
     gpg: Option<gpg::GpgTrust>,
-    gitsign: Vec<gitsign::GitsignTrust1>,
+    gitsign: Vec<gitsign::GitsignEntry>,
 }
 
 impl Verifier {
