@@ -1,5 +1,5 @@
 //! Shared types of driftless: Kubernetes [`Object`]s, [`ObjectRef`]s and
-//! [`GroupVersionKind`]s, the [`Application`] spec, health and policy decisions, and the errors
+//! [`GroupVersionKind`]s, the [`Application`] spec, health and policy decisions, signature verdicts, and the errors
 //! reading them.
 //!
 //! This crate does no I/O; it is used by the host crates and by plugins compiled to
@@ -11,7 +11,9 @@ pub mod object;
 pub mod policy;
 pub mod secret;
 pub mod spec;
+pub mod verify;
 
 pub use object::{GroupVersionKind, Object, ObjectError, ObjectRef};
 pub use secret::Secret;
 pub use spec::{AppSpec, Application, SpecError};
+pub use verify::{SignatureKind, SignatureVerdict, SignedObjectKind, SignerIdentity};
