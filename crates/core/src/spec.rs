@@ -421,6 +421,92 @@ impl<'de> Deserialize<'de> for Interval {
     }
 }
 
+impl VerifySpec {
+    /// Read and validate a verify section (the `--trust` file of `driftless verify`) from YAML
+    /// or JSON text.
+    ///
+    /// # Errors
+    /// [`SpecError::Syntax`] for malformed YAML or not exactly one document;
+    /// [`SpecError::Invalid`] naming the field path for everything else.
+    pub fn from_yaml(text: &str) -> Result<Self, SpecError> {
+        let value = single_document(text, "verify section")?;
+        let spec: VerifySpec = serde_path_to_error::deserialize(value).map_err(|e| {
+            let path = e.path().to_string();
+            let path = if path == "." { "(document)".to_owned() } else { path };
+            SpecError::invalid(path, e.into_inner().to_string())
+        })?;
+        spec.validate_at("")?;
+        Ok(spec)
+    }
+
+    /// Check what serde cannot, with field paths under `at` (`spec.verify` in an Application,
+    /// empty for a trust file).
+    ///
+    /// # Errors
+    /// [`SpecError::Invalid`] naming the first field at fault.
+    pub fn validate_at(&self, at: &str) -> Result<(), SpecError> {
+        let field = |rest: &str| if at.is_empty() { rest.to_owned() } else { format!("{at}.{rest}") };
+        if self.mode != VerifyMode::Off && self.trust.is_empty() {
+            return Err(SpecError::invalid(
+                field("trust"),
+                format!("at least one trusted signer is needed unless `{}` is `off`", field("mode")),
+            ));
+        }
+        for (i, source) in self.trust.iter().enumerate() {
+            match source {
+                TrustSource::Gpg(g) if g.public_keys.trim().is_empty() => {
+                    return Err(SpecError::invalid(
+                        field(&format!("trust[{i}].gpg.publicKeys")),
+                        "must not be empty",
+                    ));
+                }
+                TrustSource::Ssh(s) if s.allowed_signers.trim().is_empty() => {
+                    return Err(SpecError::invalid(
+                        field(&format!("trust[{i}].ssh.allowedSigners")),
+                        "must not be empty",
+                    ));
+                }
+                TrustSource::Gitsign(g) => {
+                    let at = field(&format!("trust[{i}].gitsign"));
+                    let set = |o: &Option<String>| o.as_deref().is_some_and(|s| !s.trim().is_empty());
+                    if set(&g.identity) == set(&g.identity_regexp) {
+                        return Err(SpecError::invalid(
+                            at,
+                            "exactly one of `identity` and `identityRegexp` is needed",
+                        ));
+                    }
+                    if g.issuer.trim().is_empty() {
+                        return Err(SpecError::invalid(format!("{at}.issuer"), "must not be empty"));
+                    }
+                    if g.fulcio_roots.trim().is_empty() {
+                        return Err(SpecError::invalid(format!("{at}.fulcioRoots"), "must not be empty"));
+                    }
+                    if g.require_tlog && g.rekor.is_none() {
+                        return Err(SpecError::invalid(
+                            format!("{at}.rekor"),
+                            "needed when `requireTlog` is true (the default): the Rekor public \
+                             key to check transparency-log evidence with",
+                        ));
+                    }
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The one non-empty document of a YAML stream.
+fn single_document(text: &str, what: &str) -> Result<Value, SpecError> {
+    let docs = driftless_yaml::parse_stream(text)
+        .map_err(|e| SpecError::Syntax { line: e.line, message: e.message })?;
+    let mut docs = docs.into_iter().filter(|d| !d.value.is_null());
+    match (docs.next(), docs.next()) {
+        (Some(doc), None) => Ok(doc.value),
+        _ => Err(SpecError::Syntax { line: 1, message: format!("expected exactly one {what} document") }),
+    }
+}
+
 impl Application {
     /// Read and validate an Application from YAML (or JSON) text.
     ///
@@ -428,16 +514,7 @@ impl Application {
     /// [`SpecError::Syntax`] for malformed YAML or a stream that is not exactly one document;
     /// [`SpecError::Invalid`] naming the field path for everything else.
     pub fn from_yaml(text: &str) -> Result<Self, SpecError> {
-        let docs = driftless_yaml::parse_stream(text)
-            .map_err(|e| SpecError::Syntax { line: e.line, message: e.message })?;
-        let mut docs = docs.into_iter().filter(|d| !d.value.is_null());
-        let (Some(doc), None) = (docs.next(), docs.next()) else {
-            return Err(SpecError::Syntax {
-                line: 1,
-                message: "expected exactly one Application document".into(),
-            });
-        };
-        Self::from_value(doc.value)
+        Self::from_value(single_document(text, "Application")?)
     }
 
     /// Read and validate an Application from a JSON value.
@@ -488,53 +565,7 @@ impl AppSpec {
         }
         check_relative_path("spec.source.path", &self.source.path)?;
 
-        let verify = &self.verify;
-        if verify.mode != VerifyMode::Off && verify.trust.is_empty() {
-            return Err(SpecError::invalid(
-                "spec.verify.trust",
-                "at least one trusted signer is needed unless `spec.verify.mode` is `off`",
-            ));
-        }
-        for (i, source) in verify.trust.iter().enumerate() {
-            match source {
-                TrustSource::Gpg(g) if g.public_keys.trim().is_empty() => {
-                    return Err(SpecError::invalid(
-                        format!("spec.verify.trust[{i}].gpg.publicKeys"),
-                        "must not be empty",
-                    ));
-                }
-                TrustSource::Ssh(s) if s.allowed_signers.trim().is_empty() => {
-                    return Err(SpecError::invalid(
-                        format!("spec.verify.trust[{i}].ssh.allowedSigners"),
-                        "must not be empty",
-                    ));
-                }
-                TrustSource::Gitsign(g) => {
-                    let at = format!("spec.verify.trust[{i}].gitsign");
-                    let set = |o: &Option<String>| o.as_deref().is_some_and(|s| !s.trim().is_empty());
-                    if set(&g.identity) == set(&g.identity_regexp) {
-                        return Err(SpecError::invalid(
-                            at,
-                            "exactly one of `identity` and `identityRegexp` is needed",
-                        ));
-                    }
-                    if g.issuer.trim().is_empty() {
-                        return Err(SpecError::invalid(format!("{at}.issuer"), "must not be empty"));
-                    }
-                    if g.fulcio_roots.trim().is_empty() {
-                        return Err(SpecError::invalid(format!("{at}.fulcioRoots"), "must not be empty"));
-                    }
-                    if g.require_tlog && g.rekor.is_none() {
-                        return Err(SpecError::invalid(
-                            format!("{at}.rekor"),
-                            "needed when `requireTlog` is true (the default): the Rekor public \
-                             key to check transparency-log evidence with",
-                        ));
-                    }
-                }
-                _ => {}
-            }
-        }
+        self.verify.validate_at("spec.verify")?;
 
         if let Some(plugin) = &self.render.plugin
             && plugin.trim().is_empty()
@@ -748,6 +779,21 @@ spec:
         assert!(matches!(err, SpecError::Syntax { line, .. } if line >= 2), "{err}");
         let err = Application::from_yaml("a: 1\n---\nb: 2\n").unwrap_err();
         assert!(err.to_string().contains("exactly one"), "{err}");
+    }
+
+    #[test]
+    fn a_trust_file_is_a_verify_section_with_paths_from_its_top() {
+        let spec =
+            VerifySpec::from_yaml("trust:\n- ssh: {allowedSigners: \"me@example.com ssh-ed25519 AAAA\"}\n")
+                .unwrap();
+        assert_eq!((spec.mode, spec.target), (VerifyMode::Enforce, VerifyTarget::Commit));
+        let err = VerifySpec::from_yaml("mode: enforce\n").unwrap_err();
+        assert!(err.to_string().contains("trust") && err.to_string().contains("`mode`"), "{err}");
+        let err = VerifySpec::from_yaml("trust:\n- ssh: {allowedSigners: \" \"}\n").unwrap_err();
+        assert!(err.to_string().contains("trust[0].ssh.allowedSigners"), "{err}");
+        let err = VerifySpec::from_yaml("mode: sometimes\ntrust: []\n").unwrap_err();
+        assert!(err.to_string().contains("mode"), "{err}");
+        assert!(VerifySpec::from_yaml("a: [\n").is_err());
     }
 
     #[test]

@@ -12,6 +12,7 @@ use driftless_engine::render::{RenderRequest, render};
 use driftless_plugin_host::{ErrorClass, Limits, PluginHost};
 
 mod commands;
+mod verify_cmd;
 
 /// driftless: a GitOps reconciler for Kubernetes. Renders, verifies and polices what is in
 /// Git before anything reaches a cluster; plugins run sandboxed as WebAssembly components.
@@ -33,6 +34,10 @@ enum Command {
     /// Work with plugins.
     #[command(subcommand)]
     Plugin(commands::PluginCommand),
+    /// Fetch a repository and check that a revision carries a trusted signature (OpenPGP, SSH
+    /// or gitsign) and descends from the last synced one: gate 1 of every sync, on its own.
+    /// Exit 0 verified (or audit mode), 1 refused, 2 bad input, 3 repository unreachable.
+    Verify(verify_cmd::VerifyArgs),
     /// Run the sandbox cluster: an in-memory Kubernetes API server on 127.0.0.1 for tests,
     /// demos and local development. Prints `ready <url> <kubeconfig>` once it serves.
     Sandbox(SandboxArgs),
@@ -124,6 +129,11 @@ impl Failure {
         };
         Self { code, error: error.into() }
     }
+
+    /// A gate or check that refused (exit 1).
+    pub(crate) fn refused(error: impl Into<anyhow::Error>) -> Self {
+        Self { code: 1, error: error.into() }
+    }
 }
 
 fn main() -> ExitCode {
@@ -134,6 +144,7 @@ fn main() -> ExitCode {
         Command::Health(args) => commands::run_health(&args),
         Command::Plugin(command) => commands::run_plugin(&command),
         Command::Sandbox(args) => run_sandbox(args),
+        Command::Verify(args) => verify_cmd::run_verify(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
