@@ -5,8 +5,8 @@
 //! payload; the signature over the signed attributes with the leaf's key; the leaf's chain to a
 //! configured Fulcio root (code-signing usage) at the CMS `signingTime`; the SAN identity (exact
 //! or a regular expression over the whole SAN); the Fulcio OIDC-issuer extension; and
-//! transparency-log evidence when required. Rekor evidence is not checked yet, so
-//! `requireTlog: true` refuses every gitsign signature with a reason saying so.
+//! transparency-log evidence (the Rekor entry gitsign embeds, see [`crate::rekor`]), required
+//! with `requireTlog`.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -503,7 +503,7 @@ impl GitsignEntry {
             let why = if parsed.tlog_entry.is_some() {
                 "no Rekor keys to check the signature's log entry with"
             } else {
-                "the signature carries no Rekor log entry (gitsign embeds one since v0.7)"
+                "the signature carries no Rekor log entry"
             };
             return Err(Refusal::NoTlogEvidence(format!(
                 "trust[{}].gitsign requires Rekor evidence (requireTlog: true): {why}; set \
