@@ -251,6 +251,22 @@ fn bad_trust_entries_name_the_field() {
     assert!(err.starts_with("trust[0].gitsign.fulcioRoots: "), "{err}");
     let err = msg(Verifier::new(&[trust(&p.intermediate.pem, Some(EMAIL), None, false)]));
     assert!(err.contains("no self-signed root"), "{err}");
+    let with_rekor = |public_keys: &str, require_tlog: bool| {
+        let mut t = trust(&p.root.pem, Some(EMAIL), None, true);
+        if let TrustSource::Gitsign(g) = &mut t {
+            g.require_tlog = require_tlog;
+            g.rekor =
+                (!public_keys.is_empty()).then(|| RekorSpec { public_keys: public_keys.into(), url: None });
+        }
+        Verifier::new(&[t])
+    };
+    let err = msg(with_rekor("", true));
+    assert!(err.starts_with("trust[0].gitsign.rekor: needed when `requireTlog` is true"), "{err}");
+    let err = msg(with_rekor("-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n", false));
+    assert!(err.starts_with("trust[0].gitsign.rekor.publicKeys key 1: "), "{err}");
+    let err = msg(with_rekor(&p.root.pem, true));
+    assert!(err.contains("expected a PUBLIC KEY block"), "{err}");
+    assert!(with_rekor(&p.log.pem, true).is_ok());
 }
 
 #[test]
