@@ -119,6 +119,24 @@ fn bench(c: &mut Criterion) {
                 }
             })
         });
+
+        // The same commits with Rekor evidence, required.
+        let log = rekor_log();
+        let logged_at = at.duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
+        let logged: Vec<Vec<u8>> = commits.iter().map(|raw| with_tlog_entry(raw, &log, logged_at)).collect();
+        let mut with_tlog = trust.clone();
+        if let driftless_core::spec::TrustSource::Gitsign(g) = &mut with_tlog {
+            g.require_tlog = true;
+            g.rekor = Some(driftless_core::spec::RekorSpec { public_keys: log.pem.clone(), url: None });
+        }
+        group.bench_function("gitsign-p256 + Rekor SET (required): 1,000 commits", |b| {
+            b.iter(|| {
+                let v = Verifier::new(std::slice::from_ref(&with_tlog)).unwrap();
+                for raw in &logged {
+                    assert!(v.verify_commit(raw, at).unwrap().signer.signed_at_proven);
+                }
+            })
+        });
     }
 
     let armored = gpg_export(&fpr);

@@ -5,8 +5,8 @@
 //! payload; the signature over the signed attributes with the leaf's key; the leaf's chain to a
 //! configured Fulcio root (code-signing usage) at the CMS `signingTime`; the SAN identity (exact
 //! or a regular expression over the whole SAN); the Fulcio OIDC-issuer extension; and
-//! transparency-log evidence when required. Rekor evidence is not checked yet, so
-//! `requireTlog: true` refuses every gitsign signature with a reason saying so.
+//! transparency-log evidence (the Rekor entry gitsign embeds, see [`crate::rekor`]), required
+//! with `requireTlog`.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -82,6 +82,7 @@ pub(crate) struct GitsignEntry {
     identity: IdentityMatch,
     issuer: String,
     require_tlog: bool,
+    rekor: Option<crate::rekor::RekorKeys>,
     anchors: Vec<TrustAnchor<'static>>,
     intermediates: Vec<CertificateDer<'static>>,
     chain_cache: Mutex<HashMap<[u8; 32], ChainVerdict>>,
@@ -137,11 +138,21 @@ pub(crate) fn parse(index: usize, spec: &GitsignTrust) -> Result<GitsignEntry, V
         return Err(VerifyError::trust(at("issuer"), "must not be empty"));
     }
     let (anchors, intermediates) = read_roots(&at("fulcioRoots"), &spec.fulcio_roots)?;
+    let rekor =
+        spec.rekor.as_ref().map(|r| crate::rekor::parse_keys(&at("rekor.publicKeys"), r)).transpose()?;
+    if spec.require_tlog && rekor.is_none() {
+        return Err(VerifyError::trust(
+            at("rekor"),
+            "needed when `requireTlog` is true (the default): the Rekor public key(s) to check \
+             transparency-log evidence with",
+        ));
+    }
     Ok(GitsignEntry {
         index,
         identity,
         issuer: spec.issuer.clone(),
         require_tlog: spec.require_tlog,
+        rekor,
         anchors,
         intermediates,
         chain_cache: Mutex::new(HashMap::new()),
@@ -155,8 +166,12 @@ pub(crate) struct Parsed {
     leaf_sha256: [u8; 32],
     extra_certs: Vec<CertificateDer<'static>>,
     signing_time: i64,
-    /// Whether the signature carries a Rekor log entry (not checked yet).
-    has_tlog_entry: bool,
+    /// DER of the signed attributes (what the signature covers, and what gitsign logs).
+    signed_attrs: Vec<u8>,
+    /// The signature value.
+    signature: Vec<u8>,
+    /// The embedded Rekor `TransparencyLogEntry` (protobuf), when there is one.
+    tlog_entry: Option<Vec<u8>>,
 }
 
 fn signer_matches(sid: &SignerIdentifier, cert: &Certificate) -> bool {
@@ -240,11 +255,26 @@ pub(crate) fn check_signature(split: &Split<'_>) -> Result<Parsed, Refusal> {
         leaf_der,
         extra_certs,
         signing_time,
-        has_tlog_entry: info
-            .unsigned_attrs
-            .as_ref()
-            .is_some_and(|attrs| attrs.iter().any(|a| a.oid == REKOR_TLOG_ENTRY)),
+        signature: info.signature.as_bytes().to_vec(),
+        tlog_entry: tlog_entry(info)?,
+        signed_attrs,
     })
+}
+
+/// The Rekor entry in the unsigned attributes: one attribute, one OCTET STRING value.
+fn tlog_entry(info: &SignerInfo) -> Result<Option<Vec<u8>>, Refusal> {
+    let Some(attrs) = &info.unsigned_attrs else { return Ok(None) };
+    let mut found = attrs.iter().filter(|a| a.oid == REKOR_TLOG_ENTRY);
+    match (found.next(), found.next()) {
+        (None, _) => Ok(None),
+        (Some(a), None) if a.values.len() == 1 => a
+            .values
+            .get(0)
+            .map(|v| v.decode_as::<OctetStringRef<'_>>().map(|o| o.as_bytes().to_vec()))
+            .transpose()
+            .map_err(|e| malformed(format!("the Rekor entry attribute: {e}"))),
+        _ => Err(malformed("expected at most one Rekor entry attribute with one value")),
+    }
 }
 
 /// Checks `messageDigest` against the payload; returns the DER of the signed attributes (the
@@ -418,7 +448,7 @@ impl GitsignEntry {
 
     pub(crate) fn verify(&self, parsed: &Parsed) -> Result<Verified, Refusal> {
         let fingerprint = hex(&parsed.leaf_sha256);
-        self.chain(parsed).map_err(|e| {
+        let window = self.chain(parsed).map_err(|e| {
             if e.starts_with("signing time") {
                 let (from, _) = validity(&parsed.leaf_der).unwrap_or((0, 0));
                 if parsed.signing_time < from {
@@ -444,19 +474,45 @@ impl GitsignEntry {
                 expected: self.issuer.clone(),
             });
         }
-        if self.require_tlog {
-            let carried = if parsed.has_tlog_entry {
-                "the signature carries a Rekor log entry, but"
+        // Transparency-log evidence: checked whenever Rekor keys are configured and the
+        // signature carries an entry; required with `requireTlog`.
+        let proven = match (&self.rekor, &parsed.tlog_entry) {
+            (Some(keys), Some(entry)) => {
+                let signed = crate::rekor::Signed {
+                    signed_attrs: &parsed.signed_attrs,
+                    signature: &parsed.signature,
+                    leaf_der: &parsed.leaf_der,
+                };
+                let at = keys
+                    .verify(entry, &signed)
+                    .map_err(|e| Refusal::NoTlogEvidence(format!("trust[{}].gitsign: {e}", self.index)))?;
+                if !(window.0..=window.1).contains(&at) {
+                    return Err(Refusal::NoTlogEvidence(format!(
+                        "trust[{}].gitsign: the log recorded the signature at {}, outside the certificate's validity {} .. {}",
+                        self.index,
+                        fmt_time(at),
+                        fmt_time(window.0),
+                        fmt_time(window.1)
+                    )));
+                }
+                Some(at)
+            }
+            _ => None,
+        };
+        if self.require_tlog && proven.is_none() {
+            let why = if parsed.tlog_entry.is_some() {
+                "no Rekor keys to check the signature's log entry with"
             } else {
-                "the signature carries no Rekor log entry, and"
+                "the signature carries no Rekor log entry"
             };
             return Err(Refusal::NoTlogEvidence(format!(
-                "trust[{}].gitsign requires Rekor evidence (requireTlog: true); {carried} this \
-                 version of driftless does not check Rekor evidence yet; set requireTlog: false to \
-                 accept gitsign signatures whose signing time is only the signer's claim",
+                "trust[{}].gitsign requires Rekor evidence (requireTlog: true): {why}; set \
+                 requireTlog: false to accept gitsign signatures whose signing time is only the \
+                 signer's claim",
                 self.index
             )));
         }
+        let signed_at = proven.unwrap_or(parsed.signing_time);
         Ok(Verified {
             signer: SignerIdentity {
                 kind: SignatureKind::Gitsign,
@@ -466,14 +522,20 @@ impl GitsignEntry {
                 subject: Some(parsed.leaf.tbs_certificate.subject.to_string()).filter(|s| !s.is_empty()),
                 issuer: Some(self.issuer.clone()),
                 identity: Some(identity.clone()),
-                signed_at: u64::try_from(parsed.signing_time).ok(),
-                signed_at_proven: false,
+                signed_at: u64::try_from(signed_at).ok(),
+                signed_at_proven: proven.is_some(),
             },
             trust_index: self.index,
             details: format!(
-                "good gitsign signature by {identity} (issuer {}), certificate {fingerprint}; signing time {} unproven (no transparency-log evidence)",
+                "good gitsign signature by {identity} (issuer {}), certificate {fingerprint}; {}",
                 self.issuer,
-                fmt_time(parsed.signing_time)
+                match proven {
+                    Some(t) => format!("logged in Rekor at {}", fmt_time(t)),
+                    None => format!(
+                        "signing time {} unproven (no transparency-log evidence)",
+                        fmt_time(parsed.signing_time)
+                    ),
+                }
             ),
         })
     }

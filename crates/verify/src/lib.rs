@@ -12,6 +12,7 @@
 mod gitsign;
 mod gpg;
 mod object;
+mod rekor;
 mod ssh;
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};

@@ -18,6 +18,8 @@ struct Pki {
     root: Ca,
     intermediate: Ca,
     other_root: Ca,
+    log: RekorLog,
+    other_log: RekorLog,
 }
 
 fn pki() -> Option<&'static Pki> {
@@ -26,7 +28,13 @@ fn pki() -> Option<&'static Pki> {
         have(&["git", "openssl"]).then(|| {
             let root = ca("test fulcio root", None);
             let intermediate = ca("test fulcio intermediate", Some(&root));
-            Pki { other_root: ca("someone else's root", None), root, intermediate }
+            Pki {
+                other_root: ca("someone else's root", None),
+                root,
+                intermediate,
+                log: rekor_log(),
+                other_log: rekor_log(),
+            }
         })
     })
     .as_ref()
@@ -39,7 +47,7 @@ fn trust(roots: &str, identity: Option<&str>, regexp: Option<&str>, require_tlog
         issuer: ISSUER.into(),
         fulcio_roots: roots.into(),
         require_tlog,
-        rekor: require_tlog.then(|| RekorSpec { public_keys: "unused".into(), url: None }),
+        rekor: require_tlog.then(|| RekorSpec { public_keys: pki().unwrap().log.pem.clone(), url: None }),
     })
 }
 
@@ -243,6 +251,22 @@ fn bad_trust_entries_name_the_field() {
     assert!(err.starts_with("trust[0].gitsign.fulcioRoots: "), "{err}");
     let err = msg(Verifier::new(&[trust(&p.intermediate.pem, Some(EMAIL), None, false)]));
     assert!(err.contains("no self-signed root"), "{err}");
+    let with_rekor = |public_keys: &str, require_tlog: bool| {
+        let mut t = trust(&p.root.pem, Some(EMAIL), None, true);
+        if let TrustSource::Gitsign(g) = &mut t {
+            g.require_tlog = require_tlog;
+            g.rekor =
+                (!public_keys.is_empty()).then(|| RekorSpec { public_keys: public_keys.into(), url: None });
+        }
+        Verifier::new(&[t])
+    };
+    let err = msg(with_rekor("", true));
+    assert!(err.starts_with("trust[0].gitsign.rekor: needed when `requireTlog` is true"), "{err}");
+    let err = msg(with_rekor("-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n", false));
+    assert!(err.starts_with("trust[0].gitsign.rekor.publicKeys key 1: "), "{err}");
+    let err = msg(with_rekor(&p.root.pem, true));
+    assert!(err.contains("expected a PUBLIC KEY block"), "{err}");
+    assert!(with_rekor(&p.log.pem, true).is_ok());
 }
 
 #[test]
@@ -254,4 +278,80 @@ fn signed_tags_verify() {
     assert_eq!(v.verify_tag(&signed.raw, now()).unwrap().signer.identity.as_deref(), Some(EMAIL));
     let forged = tamper(&signed.raw, "release 1", "release 2");
     assert_eq!(v.verify_tag(&forged, now()).unwrap_err().code(), "badSignature");
+}
+
+fn unix_now() -> i64 {
+    now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64
+}
+
+#[test]
+fn rekor_evidence_proves_the_signing_time() {
+    let Some(p) = pki() else { return };
+    let signed = commit(Some(&x509_signing(&fresh(p, IssuerExt::Current(ISSUER)), None)), "logged", None);
+    let logged_at = unix_now() - 30;
+    let with_entry = with_tlog_entry(&signed.raw, &p.log, logged_at);
+    let v =
+        verify(&[trust(&p.root.pem, Some(EMAIL), None, true)], &with_entry).expect("verified with evidence");
+    assert!(v.signer.signed_at_proven);
+    assert_eq!(v.signer.signed_at, Some(logged_at as u64));
+    assert!(v.details.contains("logged in Rekor"), "{}", v.details);
+
+    // Evidence is checked whenever Rekor keys are configured, even without requireTlog.
+    let mut relaxed = trust(&p.root.pem, Some(EMAIL), None, true);
+    if let TrustSource::Gitsign(g) = &mut relaxed {
+        g.require_tlog = false;
+    }
+    assert!(verify(std::slice::from_ref(&relaxed), &with_entry).unwrap().signer.signed_at_proven);
+    // The entry is an unsigned attribute: the commit's own signature still verifies without it.
+    assert!(verify(&[trust(&p.root.pem, Some(EMAIL), None, false)], &with_entry).is_ok());
+}
+
+#[test]
+fn rekor_evidence_from_another_log_or_for_another_signature_is_refused() {
+    let Some(p) = pki() else { return };
+    let leaf = fresh(p, IssuerExt::Current(ISSUER));
+    let signed = commit(Some(&x509_signing(&leaf, None)), "one", None);
+    let t = unix_now() - 30;
+    let trusted = [trust(&p.root.pem, Some(EMAIL), None, true)];
+
+    let other_log = with_tlog_entry(&signed.raw, &p.other_log, t);
+    let err = verify(&trusted, &other_log).unwrap_err();
+    assert!(
+        matches!(err, Refusal::NoTlogEvidence(ref m) if m.contains("not one of rekor.publicKeys")),
+        "{err}"
+    );
+
+    // The log entry of another commit's signature (same certificate), moved onto this one.
+    let other = with_tlog_entry(&commit(Some(&x509_signing(&leaf, None)), "two", None).raw, &p.log, t);
+    let (_, other_sig, _) = take_signature(&other);
+    let (ours_before, ours_sig, ours_after) = take_signature(&signed.raw);
+    let moved = graft_unsigned_attrs(&ours_sig, &other_sig);
+    let err = verify(&trusted, &put_signature(&ours_before, &moved, &ours_after)).unwrap_err();
+    assert!(matches!(err, Refusal::NoTlogEvidence(ref m) if m.contains("does not verify")), "{err}");
+
+    // Logged outside the certificate's ten-minute life.
+    let late = with_tlog_entry(&signed.raw, &p.log, t + 3600);
+    let err = verify(&trusted, &late).unwrap_err();
+    assert!(matches!(err, Refusal::NoTlogEvidence(ref m) if m.contains("outside the certificate")), "{err}");
+}
+
+/// `ours` with the unsigned attributes of `theirs`.
+fn graft_unsigned_attrs(ours: &str, theirs: &str) -> String {
+    use cms::content_info::ContentInfo;
+    use cms::signed_data::{SignedData, SignerInfos};
+    use der::asn1::{Any, SetOfVec};
+    use der::{Decode, Encode};
+    let decode = |armored: &str| {
+        let (_, der) = pem_rfc7468::decode_vec(armored.as_bytes()).unwrap();
+        let ci = ContentInfo::from_der(&der).unwrap();
+        let sd: SignedData = ci.content.decode_as().unwrap();
+        (ci.content_type, sd)
+    };
+    let (ct, mut sd) = decode(ours);
+    let (_, donor) = decode(theirs);
+    let mut infos = sd.signer_infos.0.clone().into_vec();
+    infos[0].unsigned_attrs = donor.signer_infos.0.iter().next().unwrap().unsigned_attrs.clone();
+    sd.signer_infos = SignerInfos(SetOfVec::try_from(infos).unwrap());
+    let ci = ContentInfo { content_type: ct, content: Any::encode_from(&sd).unwrap() };
+    pem_rfc7468::encode_string("SIGNED MESSAGE", pem_rfc7468::LineEnding::LF, &ci.to_der().unwrap()).unwrap()
 }

@@ -422,3 +422,161 @@ pub fn x509_signing(leaf: &Leaf, chain: Option<&str>) -> Signing {
 pub fn email() -> SanType {
     SanType::Rfc822Name(EMAIL.try_into().unwrap())
 }
+
+// ---------------------------------------------------------------- Rekor evidence
+
+/// A test transparency log: its signing key, public key PEM and log id.
+pub struct RekorLog {
+    pub key: KeyPair,
+    pub pem: String,
+    pub id: Vec<u8>,
+}
+
+pub fn rekor_log() -> RekorLog {
+    use rcgen::PublicKeyData;
+    use sha2::Digest;
+    let key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+    let id = sha2::Sha256::digest(key.subject_public_key_info()).to_vec();
+    RekorLog { pem: key.public_key_pem(), key, id }
+}
+
+/// The protobuf `TransparencyLogEntry` fields gitsign stores, for building test evidence.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct TestLogEntry {
+    #[prost(int64, tag = "1")]
+    pub log_index: i64,
+    #[prost(message, optional, tag = "2")]
+    pub log_id: Option<TestLogId>,
+    #[prost(int64, tag = "4")]
+    pub integrated_time: i64,
+    #[prost(message, optional, tag = "5")]
+    pub inclusion_promise: Option<TestPromise>,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct TestLogId {
+    #[prost(bytes = "vec", tag = "1")]
+    pub key_id: Vec<u8>,
+}
+
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct TestPromise {
+    #[prost(bytes = "vec", tag = "1")]
+    pub signed_entry_timestamp: Vec<u8>,
+}
+
+/// Splits a raw commit around its `gpgsig` header: (before, armored signature, after).
+pub fn take_signature(raw: &[u8]) -> (String, String, String) {
+    let text = String::from_utf8(raw.to_vec()).unwrap();
+    let s = text.find("gpgsig ").unwrap();
+    let e = text[s..].find("\n\n").unwrap() + s + 1;
+    let armored: String =
+        text[s + 7..e].lines().map(|l| format!("{}\n", l.strip_prefix(' ').unwrap_or(l))).collect();
+    (text[..s].to_string(), armored, text[e..].to_string())
+}
+
+/// Puts an armored signature back as a `gpgsig` header.
+pub fn put_signature(before: &str, armored: &str, after: &str) -> Vec<u8> {
+    let header: String = armored
+        .trim_end()
+        .lines()
+        .enumerate()
+        .map(|(i, l)| if i == 0 { format!("gpgsig {l}\n") } else { format!(" {l}\n") })
+        .collect();
+    format!("{before}{header}{after}").into_bytes()
+}
+
+/// What gitsign logs for a signature, rebuilt the way Rekor and gitsign do (canonical
+/// `hashedrekord` v0.0.1 JSON over the signed attributes, signature and PEM certificate).
+fn hashedrekord(signed_attrs: &[u8], signature: &[u8], cert_der: &[u8]) -> String {
+    use base64::Engine;
+    use sha2::Digest;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let body = b64.encode(cert_der);
+    let mut pem = String::from("-----BEGIN CERTIFICATE-----\n");
+    for line in body.as_bytes().chunks(64) {
+        pem.push_str(std::str::from_utf8(line).unwrap());
+        pem.push('\n');
+    }
+    pem.push_str("-----END CERTIFICATE-----\n");
+    let value = serde_json::json!({
+        "apiVersion": "0.0.1",
+        "kind": "hashedrekord",
+        "spec": {
+            "data": {"hash": {"algorithm": "sha256", "value": hex(&sha2::Sha256::digest(signed_attrs))}},
+            "signature": {"content": b64.encode(signature), "publicKey": {"content": b64.encode(pem)}}
+        }
+    });
+    canonical(&value)
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// RFC 8785 for the values used here (ASCII strings, integers, objects): keys sorted, no
+/// whitespace.
+fn canonical(v: &serde_json::Value) -> String {
+    match v {
+        serde_json::Value::Object(m) => {
+            let mut keys: Vec<&String> = m.keys().collect();
+            keys.sort();
+            let inner: Vec<String> = keys.iter().map(|k| format!("{:?}:{}", k, canonical(&m[*k]))).collect();
+            format!("{{{}}}", inner.join(","))
+        }
+        other => other.to_string(),
+    }
+}
+
+/// Adds a Rekor entry (gitsign's unsigned attribute) to a gitsign-format commit, as if `log`
+/// had logged the signature at `integrated_time`.
+pub fn with_tlog_entry(raw: &[u8], log: &RekorLog, integrated_time: i64) -> Vec<u8> {
+    use base64::Engine;
+    use cms::content_info::ContentInfo;
+    use cms::signed_data::{SignedData, SignerInfos};
+    use der::asn1::{Any, SetOfVec};
+    use der::{Decode, Encode, Tag};
+    use prost::Message;
+    use rcgen::SigningKey;
+
+    let (before, armored, after) = take_signature(raw);
+    let (_, der) = pem_rfc7468::decode_vec(armored.as_bytes()).unwrap();
+    let ci = ContentInfo::from_der(&der).unwrap();
+    let mut sd: SignedData = ci.content.decode_as().unwrap();
+    let mut infos = sd.signer_infos.0.clone().into_vec();
+    let info = &mut infos[0];
+    let cert = match sd.certificates.as_ref().unwrap().0.iter().next().unwrap() {
+        cms::cert::CertificateChoices::Certificate(c) => c.to_der().unwrap(),
+        cms::cert::CertificateChoices::Other(_) => panic!("no certificate"),
+    };
+    let body = hashedrekord(
+        &info.signed_attrs.as_ref().unwrap().to_der().unwrap(),
+        info.signature.as_bytes(),
+        &cert,
+    );
+    let log_index = 4242;
+    let payload = canonical(&serde_json::json!({
+        "body": base64::engine::general_purpose::STANDARD.encode(body),
+        "integratedTime": integrated_time,
+        "logID": hex(&log.id),
+        "logIndex": log_index,
+    }));
+    let set = log.key.sign(payload.as_bytes()).unwrap();
+    let entry = TestLogEntry {
+        log_index,
+        log_id: Some(TestLogId { key_id: log.id.clone() }),
+        integrated_time,
+        inclusion_promise: Some(TestPromise { signed_entry_timestamp: set }),
+    };
+    let attr = x509_cert::attr::Attribute {
+        oid: der::asn1::ObjectIdentifier::new_unwrap("1.3.6.1.4.1.57264.3.1"),
+        values: SetOfVec::try_from(vec![Any::new(Tag::OctetString, entry.encode_to_vec()).unwrap()]).unwrap(),
+    };
+    info.unsigned_attrs = Some(SetOfVec::try_from(vec![attr]).unwrap());
+    sd.signer_infos = SignerInfos(SetOfVec::try_from(infos).unwrap());
+    let ci = ContentInfo { content_type: ci.content_type, content: Any::encode_from(&sd).unwrap() };
+    let pem =
+        pem_rfc7468::encode_string("SIGNED MESSAGE", pem_rfc7468::LineEnding::LF, &ci.to_der().unwrap())
+            .unwrap();
+    put_signature(&before, &pem, &after)
+}
