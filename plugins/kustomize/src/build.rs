@@ -1,6 +1,8 @@
 //! Building a kustomization: resources, components, generators and transformers, level by
 //! level; then, at the top, hash suffixes, name references, vars and the output order.
 
+use std::collections::HashSet;
+
 use driftless_plugin_sdk::manifest::{Format, parse_objects};
 use serde_json::{Map, Value};
 
@@ -21,9 +23,10 @@ struct Ctx<'a> {
     vars: Vec<replace::VarDecl>,
 }
 
-/// Add `res` to `acc`, refusing a second resource with the same id.
+/// Add a generated `res` to `acc`, refusing a second resource with the same id.
 pub(crate) fn add(kfile: &str, acc: &mut Vec<Res>, res: Res) -> Result<(), Error> {
-    if acc.iter().any(|r| r.same_id(&res)) {
+    let key = res.id_key();
+    if acc.iter().any(|r| r.id_key() == key) {
         return Err(Error::Conflict { file: kfile.to_owned(), id: res.id_string() });
     }
     acc.push(res);
@@ -131,8 +134,14 @@ fn accumulate(ctx: &mut Ctx, dir: &str, acc: &mut Vec<Res>, component: bool) -> 
     }
     ctx.stack.push(dir.to_owned());
 
+    let mut ids: HashSet<String> = acc.iter().map(Res::id_key).collect();
     for entry in k.resources.iter().chain(&k.bases) {
-        resource(ctx, dir, &kfile, entry, acc)?;
+        for res in resource(ctx, dir, &kfile, entry)? {
+            if !ids.insert(res.id_key()) {
+                return Err(Error::Conflict { file: kfile.clone(), id: res.id_string() });
+            }
+            acc.push(res);
+        }
     }
     for entry in &k.components {
         if is_remote(entry) {
@@ -177,7 +186,8 @@ fn accumulate(ctx: &mut Ctx, dir: &str, acc: &mut Vec<Res>, component: bool) -> 
     Ok(k)
 }
 
-fn resource(ctx: &mut Ctx, dir: &str, kfile: &str, entry: &str, acc: &mut Vec<Res>) -> Result<(), Error> {
+/// The resources one `resources` entry gives: a file's objects or a kustomization's build.
+fn resource(ctx: &mut Ctx, dir: &str, kfile: &str, entry: &str) -> Result<Vec<Res>, Error> {
     if is_remote(entry) {
         return Err(Error::Remote { file: kfile.to_owned(), entry: entry.to_owned() });
     }
@@ -198,10 +208,7 @@ fn resource(ctx: &mut Ctx, dir: &str, kfile: &str, entry: &str, acc: &mut Vec<Re
             }
             let mut sub = Vec::new();
             accumulate(ctx, &path, &mut sub, false)?;
-            for res in sub {
-                add(kfile, acc, res)?;
-            }
-            Ok(())
+            Ok(sub)
         }
         Entry::File => {
             // Files obey the load restrictor; directories are kustomizations of their own.
@@ -212,11 +219,13 @@ fn resource(ctx: &mut Ctx, dir: &str, kfile: &str, entry: &str, acc: &mut Vec<Re
                 line: e.line,
                 message: e.message,
             })?;
-            for object in objects {
-                let Value::Object(map) = object.into_value() else { continue };
-                add(kfile, acc, Res::new(map, &path))?;
-            }
-            Ok(())
+            Ok(objects
+                .into_iter()
+                .filter_map(|o| match o.into_value() {
+                    Value::Object(map) => Some(Res::new(map, &path)),
+                    _ => None,
+                })
+                .collect())
         }
     }
 }

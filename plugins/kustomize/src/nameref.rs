@@ -1,6 +1,8 @@
 //! Name references: after names change (prefix, suffix, hash), fields that name another
 //! object (a ConfigMap in a pod template, a ServiceAccount in a RoleBinding, ...) follow.
 
+use std::collections::HashMap;
+
 use serde_json::Value;
 
 use crate::res::Res;
@@ -151,16 +153,22 @@ struct Referrer<'a> {
     affixes: &'a (Vec<String>, Vec<String>),
 }
 
+/// The candidates, indexed by kind and by every name they have had.
+struct Index {
+    cands: Vec<Candidate>,
+    by_name: HashMap<(String, String), Vec<usize>>,
+}
+
 fn choose<'a>(
-    cands: &'a [Candidate],
+    index: &'a Index,
     kind: &str,
     old: &str,
     referrer: &Referrer,
     subject_ns: Option<&str>,
 ) -> Option<&'a Candidate> {
     let referrer_ns = referrer.namespace;
-    let matching: Vec<&Candidate> =
-        cands.iter().filter(|c| c.kind == kind && c.names.iter().any(|n| n == old)).collect();
+    let found = index.by_name.get(&(kind.to_owned(), old.to_owned()))?;
+    let matching: Vec<&Candidate> = found.iter().map(|&i| &index.cands[i]).collect();
     if matching.is_empty() {
         return None;
     }
@@ -206,6 +214,16 @@ pub(crate) fn fix(acc: &mut [Res]) {
             affixes: r.affixes.clone(),
         })
         .collect();
+    let mut by_name: HashMap<(String, String), Vec<usize>> = HashMap::new();
+    for (i, c) in cands.iter().enumerate() {
+        let mut names: Vec<&String> = c.names.iter().collect();
+        names.sort();
+        names.dedup();
+        for name in names {
+            by_name.entry((c.kind.clone(), name.clone())).or_default().push(i);
+        }
+    }
+    let index = Index { cands, by_name };
     let pod_refs = pod_spec_refs();
     for res in acc.iter_mut() {
         let kind = res.kind().to_owned();
@@ -219,7 +237,7 @@ pub(crate) fn fix(acc: &mut [Res]) {
                 let segs: Vec<&str> = path.split('/').collect();
                 visit(&mut obj, &segs, false, &mut |v| {
                     if let Some(old) = v.as_str()
-                        && let Some(c) = choose(&cands, referral, old, &referrer, None)
+                        && let Some(c) = choose(&index, referral, old, &referrer, None)
                     {
                         *v = Value::String(c.name.clone());
                     }
@@ -239,7 +257,7 @@ pub(crate) fn fix(acc: &mut [Res]) {
                 let Some(old) = m.get(*field).and_then(Value::as_str) else { return };
                 let subject = rule.referral == "ServiceAccount" && rule.when.is_some();
                 let subject_ns = if subject { m.get("namespace").and_then(Value::as_str) } else { None };
-                if let Some(c) = choose(&cands, rule.referral, old, &referrer, subject_ns) {
+                if let Some(c) = choose(&index, rule.referral, old, &referrer, subject_ns) {
                     m.insert((*field).to_owned(), Value::String(c.name.clone()));
                     if subject && !c.namespace.is_empty() {
                         m.insert("namespace".into(), Value::String(c.namespace.clone()));

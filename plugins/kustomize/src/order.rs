@@ -2,8 +2,6 @@
 //! Service, ... Deployment), webhook configurations last, the rest in between; ties by
 //! group/version/kind, then namespace, then name.
 
-use std::cmp::Ordering;
-
 use crate::res::Res;
 
 const FIRST: &[&str] = &[
@@ -50,15 +48,9 @@ fn sort_namespace(r: &Res) -> &str {
     if r.namespace().is_empty() { "~X" } else { r.namespace() }
 }
 
-fn compare(a: &Res, b: &Res) -> Ordering {
-    let (ga, gb) = (gvk_string(a), gvk_string(b));
-    if ga != gb {
-        return rank(a.kind()).cmp(&rank(b.kind())).then(ga.cmp(&gb));
-    }
-    sort_namespace(a).cmp(sort_namespace(b)).then_with(|| a.name().cmp(b.name()))
-}
-
 /// Sort in kustomize's legacy order (stable).
 pub(crate) fn legacy(acc: &mut [Res]) {
-    acc.sort_by(compare);
+    acc.sort_by_cached_key(|r| {
+        (rank(r.kind()), gvk_string(r), sort_namespace(r).to_owned(), r.name().to_owned())
+    });
 }

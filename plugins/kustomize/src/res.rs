@@ -156,13 +156,11 @@ impl Res {
             .chain(self.history.iter().rev().map(|(ns, n)| (ns.as_str(), n.as_str())))
     }
 
-    /// Whether this resource has the same current id as `other`: same group, version and
-    /// kind, name and namespace (empty and `default` are the same namespace).
-    pub(crate) fn same_id(&self, other: &Res) -> bool {
-        self.kind() == other.kind()
-            && self.api_version() == other.api_version()
-            && self.name() == other.name()
-            && same_namespace(self.namespace(), other.namespace())
+    /// A key equal for two resources exactly when they have the same id: group, version,
+    /// kind, name and namespace (empty and `default` being the same namespace).
+    pub(crate) fn id_key(&self) -> String {
+        let ns = if self.namespace().is_empty() { "default" } else { self.namespace() };
+        format!("{}\u{0}{}\u{0}{}\u{0}{}", self.api_version(), self.kind(), ns, self.name())
     }
 
     /// kustomize's way of showing an id: `Kind.version.group/name.namespace`.
