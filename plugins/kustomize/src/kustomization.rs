@@ -305,11 +305,17 @@ impl Kustomization {
             return Err(field(file, format!("kind must be Kustomization or Component, found {kind:?}")));
         }
         for option in &self.build_metadata {
-            if !matches!(option.as_str(), "managedByLabel" | "originAnnotations" | "transformerAnnotations") {
+            if option == "transformerAnnotations" {
+                return Err(Error::Unsupported {
+                    file: file.to_owned(),
+                    field: "buildMetadata: [transformerAnnotations]".into(),
+                });
+            }
+            if !matches!(option.as_str(), "managedByLabel" | "originAnnotations") {
                 return Err(field(
                     file,
                     format!(
-                        "buildMetadata: unknown option {option:?} (expected managedByLabel, originAnnotations or transformerAnnotations)"
+                        "buildMetadata: unknown option {option:?} (expected managedByLabel or originAnnotations)"
                     ),
                 ));
             }

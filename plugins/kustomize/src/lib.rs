@@ -55,3 +55,60 @@ impl Renderer for Kustomize {
 }
 
 driftless_plugin_sdk::export_renderer!(Kustomize);
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn render(files: &[(&str, &str)], path: &str) -> Result<Vec<Object>, RenderError> {
+        let root = tempfile::tempdir().unwrap();
+        for (file, text) in files {
+            let p = root.path().join(file);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(p, text).unwrap();
+        }
+        Kustomize::render(&Request {
+            root: root.path().to_path_buf(),
+            path: path.into(),
+            params: Default::default(),
+        })
+    }
+
+    #[test]
+    fn errors_name_the_file_relative_to_the_root() {
+        let err = render(&[("app/kustomization.yaml", "resources: [gone.yaml]\n")], "app").unwrap_err();
+        assert_eq!(err.file.as_deref(), Some("app/kustomization.yaml"));
+        assert_eq!(err.message, "`gone.yaml` does not exist");
+        let err =
+            render(&[("app/kustomization.yaml", "resources:\n- x.yaml\n"), ("app/x.yaml", "a: [\n")], "app")
+                .unwrap_err();
+        assert_eq!(err.file.as_deref(), Some("app/x.yaml"));
+        assert!(err.line.is_some(), "{err}");
+        let err = render(&[("app/kustomization.yaml", "resources:\n- ../../x.yaml\n")], "app").unwrap_err();
+        assert!(err.message.contains("outside"), "{err}");
+        let err = render(&[("app/x.yaml", "")], "app").unwrap_err();
+        assert!(err.message.contains("no kustomization.yaml"), "{err}");
+    }
+
+    #[test]
+    fn a_small_overlay_renders_in_kustomize_order() {
+        let objects = render(
+            &[
+                ("base/kustomization.yaml", "resources: [all.yaml]\n"),
+                (
+                    "base/all.yaml",
+                    "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web}\n---\napiVersion: v1\nkind: Service\nmetadata: {name: web}\n",
+                ),
+                ("prod/kustomization.yaml", "resources: [../base]\nnamePrefix: prod-\nnamespace: p\n"),
+            ],
+            "prod",
+        )
+        .unwrap();
+        let ids: Vec<String> = objects
+            .iter()
+            .map(|o| format!("{}/{}/{}", o.kind(), o.namespace().unwrap(), o.name().unwrap()))
+            .collect();
+        assert_eq!(ids, ["Service/p/prod-web", "Deployment/p/prod-web"]);
+    }
+}
