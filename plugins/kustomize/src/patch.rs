@@ -157,17 +157,16 @@ fn run_strategic(
     file: &str,
 ) -> Result<(), Error> {
     for doc in docs {
+        // kustomize reads every strategic merge patch as an object: it needs a kind and a name,
+        // also when a target selects what it patches.
+        if doc.get("kind").and_then(Value::as_str).is_none()
+            || doc.pointer("/metadata/name").and_then(Value::as_str).is_none()
+        {
+            return Err(patch_error(file, "a strategic merge patch needs `kind` and `metadata.name`"));
+        }
         let indexes = match target {
             Some(t) => selected(acc, t, file)?,
             None => {
-                if doc.get("kind").and_then(Value::as_str).is_none()
-                    || doc.pointer("/metadata/name").and_then(Value::as_str).is_none()
-                {
-                    return Err(patch_error(
-                        file,
-                        "a strategic merge patch without a target needs `kind` and `metadata.name`",
-                    ));
-                }
                 let found = by_id(acc, doc);
                 match found.len() {
                     0 => {

@@ -147,6 +147,10 @@ fn put_part(target: &mut Value, new: &Value, options: Option<&FieldOptions>) {
             }
             *target = Value::String(parts.join(d));
         }
+        // A string field stays a string: kustomize keeps the target's scalar type.
+        _ if target.is_string() && (new.is_number() || new.is_boolean()) => {
+            *target = Value::String(new.to_string())
+        }
         _ => *target = new.clone(),
     }
 }
