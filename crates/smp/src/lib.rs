@@ -5,9 +5,11 @@
 //! objects with a merge key (`containers` by `name`, container `ports` by `containerPort`, ...)
 //! merge item by item, a few lists of scalars (`finalizers`) merge as sets, and every other
 //! list is replaced whole. Directives: `$patch: delete` (of the whole object, of a map, or of
-//! one list item), `$patch: replace` (of a map or of a whole list), `$patch: merge`,
-//! `$deleteFromPrimitiveList/<field>`; `$setElementOrder/<field>` orders a merged list and
-//! `$retainKeys` keeps only the listed keys of a map.
+//! one list item), `$patch: replace` (of a map or of a whole list), `$patch: merge`; in
+//! [`Mode::Server`] also `$deleteFromPrimitiveList/<field>`, `$setElementOrder/<field>` (orders
+//! a merged list) and `$retainKeys` (keeps only the listed keys of a map). kustomize (kyaml)
+//! knows only `$patch` and copies the other `$` keys into the object as plain fields:
+//! [`Mode::Kustomize`] does the same.
 //!
 //! Where kustomize differs from the API server, this crate follows kustomize (kyaml's merge with
 //! new list items prepended): a merged list holds the patch's items first, in the patch's
@@ -29,6 +31,16 @@ pub enum ListStrategy {
     Set,
     /// The patch's list replaces the target's.
     Replace,
+}
+
+/// Whose semantics to follow where kustomize and the API server differ.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// As `kustomize` (kyaml) applies patches: only `$patch` is a directive.
+    Kustomize,
+    /// As the API server applies `application/strategic-merge-patch+json`: also
+    /// `$setElementOrder`, `$retainKeys` and `$deleteFromPrimitiveList`.
+    Server,
 }
 
 /// What a patch did to its target.
@@ -165,15 +177,32 @@ pub fn list_strategy(fields: &[&str], builtin: bool) -> ListStrategy {
 ///
 /// # Errors
 /// [`SmpError`] when the patch is not a mapping or a directive is malformed.
-pub fn strategic_merge(target: &mut Value, patch: &Value, builtin: bool) -> Result<Outcome, SmpError> {
+pub fn strategic_merge(
+    target: &mut Value,
+    patch: &Value,
+    builtin: bool,
+    mode: Mode,
+) -> Result<Outcome, SmpError> {
     let Value::Object(pm) = patch else {
         return Err(SmpError::NotAMapping { found: type_name(patch) });
     };
     let mut path = Vec::new();
-    match merge_map(target, pm, &mut path, builtin)? {
+    let ctx = Ctx { builtin, mode };
+    match merge_map(target, pm, &mut path, ctx)? {
         MapOutcome::Delete => Ok(Outcome::Deleted),
         MapOutcome::Keep => Ok(Outcome::Merged),
     }
+}
+
+#[derive(Clone, Copy)]
+struct Ctx {
+    builtin: bool,
+    mode: Mode,
+}
+
+/// Whether `key` is a directive in `mode` (rather than a field to copy).
+fn is_directive(key: &str, mode: Mode) -> bool {
+    key == "$patch" || (mode == Mode::Server && key.starts_with('$'))
 }
 
 enum MapOutcome {
@@ -186,15 +215,18 @@ fn show(path: &[String]) -> String {
 }
 
 /// The patch without its directives, as a value to store.
-fn strip(value: &Value) -> Value {
+fn strip(value: &Value, mode: Mode) -> Value {
     match value {
         Value::Object(m) => Value::Object(
-            m.iter().filter(|(k, _)| !k.starts_with('$')).map(|(k, v)| (k.clone(), strip(v))).collect(),
+            m.iter()
+                .filter(|(k, _)| !is_directive(k, mode))
+                .map(|(k, v)| (k.clone(), strip(v, mode)))
+                .collect(),
         ),
         Value::Array(a) => Value::Array(
             a.iter()
                 .filter(|i| !matches!(i.get("$patch").and_then(Value::as_str), Some("delete" | "replace")))
-                .map(strip)
+                .map(|v| strip(v, mode))
                 .collect(),
         ),
         other => other.clone(),
@@ -214,12 +246,13 @@ fn merge_map(
     target: &mut Value,
     patch: &Map<String, Value>,
     path: &mut Vec<String>,
-    builtin: bool,
+    ctx: Ctx,
 ) -> Result<MapOutcome, SmpError> {
+    let mode = ctx.mode;
     match directive(patch, path)? {
         Some("delete") => return Ok(MapOutcome::Delete),
         Some("replace") => {
-            *target = strip(&Value::Object(patch.clone()));
+            *target = strip(&Value::Object(patch.clone()), mode);
             return Ok(MapOutcome::Keep);
         }
         _ => {}
@@ -229,7 +262,12 @@ fn merge_map(
     }
     let Value::Object(tm) = target else { return Ok(MapOutcome::Keep) };
     for (key, pv) in patch {
-        if let Some(field) = key.strip_prefix("$deleteFromPrimitiveList/") {
+        if key == "$patch" {
+            continue;
+        }
+        if mode == Mode::Server
+            && let Some(field) = key.strip_prefix("$deleteFromPrimitiveList/")
+        {
             let Value::Array(remove) = pv else {
                 return Err(SmpError::BadDirective {
                     path: show(path),
@@ -242,7 +280,7 @@ fn merge_map(
             }
             continue;
         }
-        if key.starts_with('$') {
+        if is_directive(key, mode) {
             // `$setElementOrder/...` and `$retainKeys` are handled with their fields.
             continue;
         }
@@ -253,20 +291,24 @@ fn merge_map(
             }
             Value::Object(inner) => {
                 let entry = tm.entry(key.clone()).or_insert(Value::Null);
-                if let MapOutcome::Delete = merge_map(entry, inner, path, builtin)? {
+                if let MapOutcome::Delete = merge_map(entry, inner, path, ctx)? {
                     tm.remove(key);
                 }
             }
             Value::Array(items) => {
                 // Field names only: `containers[0]` is the field `containers`.
                 let fields: Vec<&str> = path.iter().map(|p| p.split('[').next().unwrap_or(p)).collect();
-                let strategy = list_strategy(&fields, builtin);
+                let strategy = list_strategy(&fields, ctx.builtin);
                 let current = match tm.remove(key) {
                     Some(Value::Array(list)) => list,
                     _ => Vec::new(),
                 };
-                let order = patch.get(&format!("$setElementOrder/{key}")).and_then(Value::as_array);
-                let merged = merge_list(current, items, strategy, order, path, builtin)?;
+                let order = if mode == Mode::Server {
+                    patch.get(&format!("$setElementOrder/{key}")).and_then(Value::as_array)
+                } else {
+                    None
+                };
+                let merged = merge_list(current, items, strategy, order, path, ctx)?;
                 tm.insert(key.clone(), Value::Array(merged));
             }
             scalar => {
@@ -275,7 +317,7 @@ fn merge_map(
         }
         path.pop();
     }
-    if let Some(retain) = patch.get("$retainKeys") {
+    if let Some(retain) = patch.get("$retainKeys").filter(|_| mode == Mode::Server) {
         let Value::Array(keys) = retain else {
             return Err(SmpError::BadDirective {
                 path: show(path),
@@ -294,14 +336,15 @@ fn merge_list(
     strategy: ListStrategy,
     order: Option<&Vec<Value>>,
     path: &mut Vec<String>,
-    builtin: bool,
+    ctx: Ctx,
 ) -> Result<Vec<Value>, SmpError> {
+    let mode = ctx.mode;
     let replace = items.iter().any(|i| i.get("$patch").and_then(Value::as_str) == Some("replace"));
     if replace || strategy == ListStrategy::Replace {
         return Ok(items
             .iter()
             .filter(|i| !matches!(i.get("$patch").and_then(Value::as_str), Some("replace" | "delete")))
-            .map(strip)
+            .map(|v| strip(v, mode))
             .collect());
     }
     let mut merged = match strategy {
@@ -331,11 +374,11 @@ fn merge_list(
                 if !deleted {
                     match (existing, item_map) {
                         (Some(mut existing), Some(m)) => {
-                            if let MapOutcome::Keep = merge_map(&mut existing, m, path, builtin)? {
+                            if let MapOutcome::Keep = merge_map(&mut existing, m, path, ctx)? {
                                 out.push(existing);
                             }
                         }
-                        _ => out.push(strip(item)),
+                        _ => out.push(strip(item, mode)),
                     }
                 }
                 path.pop();
@@ -365,7 +408,7 @@ mod tests {
     use serde_json::json;
 
     fn merged(mut target: Value, patch: Value, builtin: bool) -> Value {
-        assert_eq!(strategic_merge(&mut target, &patch, builtin).unwrap(), Outcome::Merged);
+        assert_eq!(strategic_merge(&mut target, &patch, builtin, Mode::Kustomize).unwrap(), Outcome::Merged);
         target
     }
 
@@ -414,8 +457,12 @@ mod tests {
         assert_eq!(merged(target.clone(), patch, true), json!({"spec": {"volumes": [{"name": "v9"}]}}));
 
         let mut t = target.clone();
-        assert_eq!(strategic_merge(&mut t, &json!({"$patch": "delete"}), true).unwrap(), Outcome::Deleted);
-        let err = strategic_merge(&mut t, &json!({"spec": {"m": {"$patch": "drop"}}}), true).unwrap_err();
+        assert_eq!(
+            strategic_merge(&mut t, &json!({"$patch": "delete"}), true, Mode::Kustomize).unwrap(),
+            Outcome::Deleted
+        );
+        let err = strategic_merge(&mut t, &json!({"spec": {"m": {"$patch": "drop"}}}), true, Mode::Kustomize)
+            .unwrap_err();
         assert_eq!(
             err.to_string(),
             "spec.m: unknown `$patch` directive \"drop\" (expected merge, replace or delete)"
@@ -436,9 +483,9 @@ mod tests {
     #[test]
     fn errors_name_the_place() {
         let mut t = pod(json!([{"name": "a"}]));
-        let err = strategic_merge(&mut t, &pod(json!([{"image": "x"}])), true).unwrap_err();
+        let err = strategic_merge(&mut t, &pod(json!([{"image": "x"}])), true, Mode::Kustomize).unwrap_err();
         assert_eq!(err.to_string(), "spec.template.spec.containers[0]: list item lacks its merge key `name`");
-        let err = strategic_merge(&mut t, &json!([1]), true).unwrap_err();
+        let err = strategic_merge(&mut t, &json!([1]), true, Mode::Kustomize).unwrap_err();
         assert_eq!(err, SmpError::NotAMapping { found: "a list" });
     }
 
@@ -449,11 +496,19 @@ mod tests {
         let patch = json!({"metadata": {"$deleteFromPrimitiveList/finalizers": ["b"]},
             "spec": {"$setElementOrder/containers": [{"name": "b"}, {"name": "a"}], "containers": [{"name": "a", "image": "i"}],
                      "strategy": {"$retainKeys": ["type"], "type": "Recreate"}}});
+        let mut server = target.clone();
+        assert_eq!(strategic_merge(&mut server, &patch, true, Mode::Server).unwrap(), Outcome::Merged);
         assert_eq!(
-            merged(target, patch, true),
+            server,
             json!({"metadata": {"finalizers": ["a", "c"]},
                 "spec": {"containers": [{"name": "b"}, {"name": "a", "image": "i"}], "strategy": {"type": "Recreate"}}})
         );
+        // kustomize copies these keys as fields (checked with kubectl kustomize v5.5).
+        let kustomized = merged(target, patch, true);
+        assert_eq!(kustomized["metadata"]["$deleteFromPrimitiveList/finalizers"], json!(["b"]));
+        assert_eq!(kustomized["metadata"]["finalizers"], json!(["a", "b", "c"]));
+        assert_eq!(kustomized["spec"]["containers"], json!([{"name": "a", "image": "i"}, {"name": "b"}]));
+        assert_eq!(kustomized["spec"]["strategy"]["$retainKeys"], json!(["type"]));
         assert!(is_builtin("apps/v1") && is_builtin("v1") && !is_builtin("example.com/v1"));
     }
 }

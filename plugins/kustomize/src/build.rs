@@ -143,6 +143,8 @@ fn accumulate(ctx: &mut Ctx, dir: &str, acc: &mut Vec<Res>, component: bool) -> 
             acc.push(res);
         }
     }
+    // Generators before components: a component may patch or merge what they make.
+    generate::run(ctx.fs, dir, &kfile, &k, acc)?;
     for entry in &k.components {
         if is_remote(entry) {
             return Err(Error::Remote { file: kfile.clone(), entry: entry.clone() });
@@ -163,7 +165,6 @@ fn accumulate(ctx: &mut Ctx, dir: &str, acc: &mut Vec<Res>, component: bool) -> 
             Entry::Missing => return Err(Error::Missing { file: kfile.clone(), entry: entry.clone() }),
         }
     }
-    generate::run(ctx.fs, dir, &kfile, &k, acc)?;
 
     patch::strategic_merge_legacy(ctx.fs, dir, &kfile, &k, acc)?;
     patch::patches(ctx.fs, dir, &kfile, &k.patches, acc)?;

@@ -180,7 +180,7 @@ fn choose<'a>(
                 return true;
             }
             match (subject_ns, referrer_ns) {
-                (Some(ns), _) => c.namespaces.iter().any(|n| n == ns) || c.namespace == ns,
+                (Some(ns), _) => c.namespaces.iter().any(|n| crate::res::same_namespace(n, ns)),
                 (None, Some(ns)) => crate::res::same_namespace(&c.namespace, ns),
                 (None, None) => true,
             }

@@ -72,7 +72,7 @@ fn apply_smp(res: &mut Res, patch: &Value, options: &PatchOptions, file: &str) -
     );
     let builtin = driftless_smp::is_builtin(&api);
     let mut value = Value::Object(std::mem::take(&mut res.obj));
-    let outcome = driftless_smp::strategic_merge(&mut value, patch, builtin);
+    let outcome = driftless_smp::strategic_merge(&mut value, patch, builtin, driftless_smp::Mode::Kustomize);
     if let Value::Object(m) = value {
         res.obj = m;
     }
