@@ -295,7 +295,7 @@ pub(crate) fn declare_vars(kfile: &str, vars: &[Var], all: &mut Vec<VarDecl>) ->
 }
 
 /// Where `$(VAR)` is replaced: container commands, args, env values and mount paths of pod
-/// templates, and Ingress hosts.
+/// templates, and Ingress hosts (plus labels and annotations, added in `resolve_vars`).
 const VAR_FIELDS: &[&str] = &["command[]", "args[]", "env[]/value", "volumeMounts[]/mountPath"];
 
 fn var_paths(kind: &str) -> Vec<String> {
@@ -402,9 +402,15 @@ pub(crate) fn resolve_vars(vars: &[VarDecl], acc: &mut [Res]) -> Result<(), Erro
         values.push((d.var.name.clone(), value));
     }
     for res in acc.iter_mut() {
-        let paths = var_paths(res.kind());
-        if paths.is_empty() {
-            continue;
+        let mut paths = var_paths(res.kind());
+        // Labels and annotations of every object, and pod template annotations.
+        paths.push("metadata/labels".into());
+        paths.push("metadata/annotations".into());
+        if matches!(
+            res.kind(),
+            "Deployment" | "ReplicaSet" | "DaemonSet" | "StatefulSet" | "Job" | "ReplicationController"
+        ) {
+            paths.push("spec/template/metadata/annotations".into());
         }
         let mut obj = Value::Object(std::mem::take(&mut res.obj));
         for p in &paths {
@@ -412,6 +418,12 @@ pub(crate) fn resolve_vars(vars: &[VarDecl], acc: &mut [Res]) -> Result<(), Erro
             crate::transform::visit(&mut obj, &segs, false, &mut |v| {
                 if let Some(new) = v.as_str().and_then(|s| substitute(s, &values)) {
                     *v = Value::String(new);
+                } else if let Value::Object(map) = v {
+                    for value in map.values_mut() {
+                        if let Some(new) = value.as_str().and_then(|s| substitute(s, &values)) {
+                            *value = Value::String(new);
+                        }
+                    }
                 }
             });
         }
