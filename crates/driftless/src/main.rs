@@ -69,9 +69,11 @@ struct RenderArgs {
     /// work tree holding --path, else --path].
     #[arg(long, value_name = "DIR")]
     root: Option<PathBuf>,
-    /// The renderer: a built-in name (manifests) or the path of a .wasm component.
-    #[arg(long, value_name = "NAME|FILE.wasm", default_value = driftless_engine::render::DEFAULT_RENDERER)]
-    plugin: String,
+    /// The renderer: a built-in name (manifests, kustomize) or the path of a .wasm component
+    /// [default: kustomize when --path holds a kustomization.yaml, kustomization.yml or
+    /// Kustomization, else manifests].
+    #[arg(long, value_name = "NAME|FILE.wasm")]
+    plugin: Option<String>,
     /// Output format: a YAML stream, or a JSON array of objects.
     #[arg(long, short, value_enum, default_value_t = RenderOutput::Yaml)]
     output: RenderOutput,
@@ -189,7 +191,7 @@ fn run_render(args: &RenderArgs) -> Result<(), Failure> {
     let request = RenderRequest {
         path: args.path.clone(),
         root: args.root.clone(),
-        plugin: Some(args.plugin.clone()),
+        plugin: args.plugin.clone(),
         params: serde_json::Map::new(),
     };
     let host = args.limits.host()?;

@@ -6,8 +6,25 @@ use driftless_core::Object;
 use driftless_plugin_host::{ErrorClass, PluginError, PluginHost};
 use serde_json::{Map, Value};
 
-/// The renderer used when none is named.
+/// The renderer used when none is named and the directory holds no kustomization.
 pub const DEFAULT_RENDERER: &str = "manifests";
+
+/// The renderer used when none is named and the directory holds a kustomization.
+pub const KUSTOMIZE_RENDERER: &str = "kustomize";
+
+/// The file names that make a directory a kustomization, as kustomize looks for them.
+pub const KUSTOMIZATION_FILES: [&str; 3] = ["kustomization.yaml", "kustomization.yml", "Kustomization"];
+
+/// The renderer for `dir` when none is named: [`KUSTOMIZE_RENDERER`] when it holds a
+/// kustomization file, else [`DEFAULT_RENDERER`].
+#[must_use]
+pub fn detect_renderer(dir: &Path) -> &'static str {
+    if KUSTOMIZATION_FILES.iter().any(|name| dir.join(name).is_file()) {
+        KUSTOMIZE_RENDERER
+    } else {
+        DEFAULT_RENDERER
+    }
+}
 
 /// What to render.
 #[derive(Debug, Clone)]
@@ -17,8 +34,8 @@ pub struct RenderRequest {
     /// The directory the renderer may read (it must contain `path`); when `None`, the top of
     /// the Git work tree holding `path`, else `path` itself.
     pub root: Option<PathBuf>,
-    /// A built-in renderer's name, or the path of a `.wasm` component; [`DEFAULT_RENDERER`]
-    /// when `None`.
+    /// A built-in renderer's name, or the path of a `.wasm` component; when `None`,
+    /// [`detect_renderer`] picks one.
     pub plugin: Option<String>,
     /// Renderer parameters.
     pub params: Map<String, Value>,
@@ -115,7 +132,7 @@ pub fn render(host: &PluginHost, request: &RenderRequest) -> Result<Rendered, Re
     };
     let relative = relative_path(&path, &root)?;
 
-    let plugin_name = request.plugin.as_deref().unwrap_or(DEFAULT_RENDERER);
+    let plugin_name = request.plugin.as_deref().unwrap_or_else(|| detect_renderer(&path));
     let span = tracing::info_span!("render", path = %relative, plugin = plugin_name);
     let _guard = span.enter();
 
@@ -199,6 +216,20 @@ mod tests {
         std::fs::create_dir_all(top.join("repo/apps/web")).unwrap();
         assert_eq!(git_work_tree(&top.join("repo/apps/web")), Some(top.join("repo")));
         assert_eq!(git_work_tree(&top.join("repo")), Some(top.join("repo")));
+    }
+
+    #[test]
+    fn kustomizations_are_detected() {
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(detect_renderer(dir.path()), DEFAULT_RENDERER);
+        for name in KUSTOMIZATION_FILES {
+            std::fs::write(dir.path().join(name), "resources: []\n").unwrap();
+            assert_eq!(detect_renderer(dir.path()), KUSTOMIZE_RENDERER, "{name}");
+            std::fs::remove_file(dir.path().join(name)).unwrap();
+        }
+        // A directory named like the file is not a kustomization.
+        std::fs::create_dir(dir.path().join("kustomization.yaml")).unwrap();
+        assert_eq!(detect_renderer(dir.path()), DEFAULT_RENDERER);
     }
 
     #[test]

@@ -34,6 +34,12 @@ pub const ALL: &[BuiltinPlugin] = &[
         wasm: include_bytes!(concat!(env!("OUT_DIR"), "/manifests.wasm")),
     },
     BuiltinPlugin {
+        name: "kustomize",
+        kind: Kind::Renderer,
+        summary: "kustomizations, built as `kubectl kustomize` (v5.5) builds them",
+        wasm: include_bytes!(concat!(env!("OUT_DIR"), "/kustomize.wasm")),
+    },
+    BuiltinPlugin {
         name: "health-core",
         kind: Kind::Health,
         summary: "Argo CD-style health of the built-in Kubernetes kinds",
@@ -64,6 +70,7 @@ mod tests {
             assert_eq!(&plugin.wasm[6..8], &[1, 0], "{} is a core module, not a component", plugin.name);
         }
         assert_eq!(get("manifests").map(|p| p.kind), Some(Kind::Renderer));
+        assert_eq!(of_kind(Kind::Renderer).map(|p| p.name).collect::<Vec<_>>(), ["manifests", "kustomize"]);
         assert_eq!(of_kind(Kind::Health).map(|p| p.name).collect::<Vec<_>>(), ["health-core"]);
         assert!(get("nope").is_none());
     }
