@@ -7,12 +7,12 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 pub enum PolicyError {
     /// A file or directory could not be read.
-    #[error("{}: {source}", path.display())]
+    #[error("{}: {error}", path.display())]
     Io {
         /// The path.
         path: PathBuf,
-        /// The I/O error.
-        source: std::io::Error,
+        /// The I/O error (in the message, not a `source`, so it is not printed twice).
+        error: std::io::Error,
     },
     /// A YAML or JSON file is not well formed.
     #[error("{}: {message}", path.display())]
@@ -70,7 +70,7 @@ pub enum PolicyError {
 
 impl PolicyError {
     pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
-        Self::Io { path: path.into(), source }
+        Self::Io { path: path.into(), error: source }
     }
 
     pub(crate) fn invalid(

@@ -310,8 +310,9 @@ impl PolicySet {
             threads: std::thread::available_parallelism().map_or(1, usize::from),
         };
         if !found.rego.is_empty() {
-            let (engine, files) = compile_rego(&found, options)?;
+            let (mut engine, files) = compile_rego(&found, options)?;
             let policies = rego::discover(&engine, &files)?;
+            rego::add_batch(&mut engine, &policies)?;
             set.rego = Some(RegoSet { engine, policies });
         }
         for path in &found.yaml {
@@ -531,17 +532,15 @@ impl PolicySet {
                 let index = start + offset;
                 if let Some(engine) = rego.as_mut() {
                     engine.set_input(rego::to_rego(review.object.as_value()));
-                    for p in rego_policies {
-                        for rule in p.rules.iter().filter(|r| r.scope == Scope::Object) {
-                            out.push(Verdict {
-                                policy: p.id.clone(),
-                                engine: "rego",
-                                own: rule.enforcement,
-                                object: Some(index),
-                                result: rego::eval_messages(engine, &rule.path),
-                            });
-                        }
-                    }
+                    out.extend(rego::eval_object(engine, rego_policies).into_iter().map(
+                        |(p, rule, result)| Verdict {
+                            policy: p.id.clone(),
+                            engine: "rego",
+                            own: rule.enforcement,
+                            object: Some(index),
+                            result,
+                        },
+                    ));
                 }
                 if gk.is_empty() {
                     continue;

@@ -124,6 +124,60 @@ pub(crate) fn discover(engine: &Engine, files: &[(PathBuf, String)]) -> Result<V
     Ok(policies)
 }
 
+/// The package of the batch module, which gathers every per-object rule in one evaluation.
+const BATCH_PACKAGE: &str = "driftless_internal_batch";
+const BATCH_RULE: &str = "data.driftless_internal_batch.results";
+
+/// Adds a module whose one rule evaluates every per-object message rule at once, so that
+/// helper rules shared by policies are computed once per object, not once per rule. Each
+/// entry is `[x | x := data.<package>.<rule>]`: `[]` when undefined, never undefined itself.
+/// Then evaluates it once (on an empty input) so that the engine, and its clones, are
+/// prepared.
+pub(crate) fn add_batch(engine: &mut Engine, policies: &[RegoPolicy]) -> Result<(), PolicyError> {
+    let mut text = format!("package {BATCH_PACKAGE}\n\nresults := [\n");
+    for p in policies {
+        for rule in p.rules.iter().filter(|r| r.scope == Scope::Object) {
+            text.push_str(&format!("\t[x | x := {}],\n", rule.path));
+        }
+    }
+    text.push_str("]\n");
+    let path = Path::new("(driftless batch)");
+    add_module(engine, path, text, false)?;
+    engine.set_input(Value::new_object());
+    let _ = engine.eval_rule(BATCH_RULE.to_owned());
+    Ok(())
+}
+
+/// One rule's messages, or why it could not be evaluated.
+pub(crate) type RuleResult<'a> = (&'a RegoPolicy, &'a MessageRule, Result<Vec<String>, String>);
+
+/// Evaluates every per-object rule on the engine's input: one evaluation for all of them, or,
+/// when that fails (one rule errors or runs out of time), one per rule so the error is
+/// attributed to its policy.
+pub(crate) fn eval_object<'a>(engine: &mut Engine, policies: &'a [RegoPolicy]) -> Vec<RuleResult<'a>> {
+    let rules: Vec<(&RegoPolicy, &MessageRule)> = policies
+        .iter()
+        .flat_map(|p| p.rules.iter().filter(|r| r.scope == Scope::Object).map(move |r| (p, r)))
+        .collect();
+    if let Ok(Value::Array(results)) = engine.eval_rule(BATCH_RULE.to_owned()) {
+        let out: Vec<_> = rules
+            .iter()
+            .zip(results.iter())
+            .map(|((p, r), v)| {
+                let messages = match v {
+                    Value::Array(a) => a.first().map(messages).unwrap_or_default(),
+                    _ => Vec::new(),
+                };
+                (*p, *r, Ok(messages))
+            })
+            .collect();
+        if out.len() == results.len() {
+            return out;
+        }
+    }
+    rules.into_iter().map(|(p, r)| (p, r, eval_messages(engine, &r.path))).collect()
+}
+
 /// Evaluates one rule and reads its messages. Undefined means none.
 pub(crate) fn eval_messages(engine: &mut Engine, rule: &str) -> Result<Vec<String>, String> {
     let value = engine.eval_rule(rule.to_owned()).map_err(|e| format!("{e}"))?;
@@ -157,5 +211,6 @@ pub(crate) fn messages(value: &Value) -> Vec<String> {
 
 /// A JSON value as a regorus value.
 pub(crate) fn to_rego(value: &serde_json::Value) -> Value {
-    Value::from(value.clone())
+    // Straight from the borrowed JSON, without cloning it first.
+    <Value as serde::Deserialize>::deserialize(value).unwrap_or(Value::Undefined)
 }
