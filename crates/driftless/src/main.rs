@@ -1,5 +1,5 @@
 //! The `driftless` command: parses arguments, calls the library crates, prints results and
-//! maps failures to exit codes (0 success, 1 a gate or check refused, 2 usage or input error,
+//! maps failures to exit codes (0 success, 1 a gate or check refused (a policy denied), 2 usage or input error,
 //! 3 a runtime failure outside the input).
 
 use std::io::{self, IsTerminal, Write};
@@ -12,6 +12,7 @@ use driftless_engine::render::{RenderRequest, render};
 use driftless_plugin_host::{ErrorClass, Limits, PluginHost};
 
 mod commands;
+mod policy_cmd;
 mod verify_cmd;
 
 /// driftless: a GitOps reconciler for Kubernetes. Renders, verifies and polices what is in
@@ -38,6 +39,9 @@ enum Command {
     /// or gitsign) and descends from the last synced one: gate 1 of every sync, on its own.
     /// Exit 0 verified (or audit mode), 1 refused, 2 bad input, 3 repository unreachable.
     Verify(verify_cmd::VerifyArgs),
+    /// Policy gate: evaluate policies on manifests, run Rego unit tests, query OPA wasm.
+    #[command(subcommand)]
+    Policy(policy_cmd::PolicyCommand),
     /// Run the sandbox cluster: an in-memory Kubernetes API server on 127.0.0.1 for tests,
     /// demos and local development. Prints `ready <url> <kubeconfig>` once it serves.
     Sandbox(SandboxArgs),
@@ -147,6 +151,7 @@ fn main() -> ExitCode {
         Command::Plugin(command) => commands::run_plugin(&command),
         Command::Sandbox(args) => run_sandbox(args),
         Command::Verify(args) => verify_cmd::run_verify(&args),
+        Command::Policy(command) => policy_cmd::run_policy(&command),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
