@@ -153,6 +153,7 @@ fn unsigned_untrusted_and_rewritten_revisions_are_refused_with_the_reason() {
     let trust = f.trust(&f.key, "");
     let old_main = f.git(&["rev-parse", "main"]);
     f.git(&["reset", "-q", "--hard", &signed]);
+    let unsigned = f.commit("u.yaml", None);
     let rewritten = f.commit("d.yaml", Some(&f.key));
     let (code, json, _) = f.verify(&trust, &["--rev", "main", "--since", &old_main]);
     assert_eq!((code, json["code"].as_str()), (1, Some("notDescendant")), "{json}");
@@ -161,6 +162,11 @@ fn unsigned_untrusted_and_rewritten_revisions_are_refused_with_the_reason() {
     let allow = f.trust(&f.key, "allowHistoryRewrite: true\n");
     let (code, _, stderr) = f.verify(&allow, &["--rev", "main", "--since", &old_main]);
     assert_eq!(code, 0, "{stderr}");
+    // An allowed rewrite still needs its new commits signed when the history must be.
+    let strict = f.trust(&f.key, "allowHistoryRewrite: true\nrequireSignedHistory: true\n");
+    let (code, json, _) = f.verify(&strict, &["--rev", "main", "--since", &old_main]);
+    assert_eq!((code, json["code"].as_str()), (1, Some("unsignedHistory")), "{json}");
+    assert!(json["reason"].as_str().unwrap().contains(&unsigned), "{json}");
 }
 
 #[test]

@@ -174,7 +174,9 @@ pub fn verify_revision(request: &VerifyRequest<'_>) -> Result<VerifyReport, Veri
     // Every commit since the last synced one, when the history must be signed.
     if let Some(since) = since {
         let mut checked = 0;
-        if spec.require_signed_history && descends {
+        // Also after an allowed rewrite: the commits reachable from the new revision and not
+        // from the last synced one are exactly the ones nobody has vetted yet.
+        if spec.require_signed_history {
             for id in repo.commits_between(since, resolved.commit)? {
                 if id == resolved.commit && check_commit {
                     continue;
