@@ -63,6 +63,24 @@ fn https_with_basic_and_token_auth() {
     assert!(status.success(), "the HTTPS half failed: {status}");
 }
 
+/// No file name or content anywhere under `dir` contains `needle` (config, FETCH_HEAD, logs).
+fn assert_no_file_mentions(dir: &Path, needle: &str) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        assert!(!path.to_string_lossy().contains(needle), "{}", path.display());
+        if path.is_dir() {
+            assert_no_file_mentions(&path, needle);
+        } else {
+            let content = std::fs::read(&path).unwrap();
+            assert!(
+                !content.windows(needle.len()).any(|w| w == needle.as_bytes()),
+                "{} holds it",
+                path.display()
+            );
+        }
+    }
+}
+
 /// The half that runs with `SSL_CERT_FILE` set (see the module comment).
 #[test]
 #[ignore = "run by https_with_basic_and_token_auth in a child process"]
@@ -100,7 +118,5 @@ fn https_client_half() {
     let with_user = url.replace("https://", "https://alice:hunter2-token@");
     let repo = src.fetch(&with_user, &Auth::default()).unwrap();
     assert!(!repo.url().contains("hunter2"), "{}", repo.url());
-    for entry in std::fs::read_dir(src.dir().join("repos")).unwrap() {
-        assert!(!entry.unwrap().file_name().to_string_lossy().contains("hunter2"));
-    }
+    assert_no_file_mentions(src.dir(), "hunter2");
 }
