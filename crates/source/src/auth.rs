@@ -1,6 +1,6 @@
 //! Credentials for fetching, and keeping them out of every message.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use driftless_core::Secret;
 
@@ -36,7 +36,11 @@ impl Auth {
 
     /// The `core.sshCommand` that enforces key-only, non-interactive, host-checked SSH with
     /// timeouts, so a hung server ends the connection instead of hanging the fetch.
-    pub(crate) fn ssh_command(&self, connect_timeout_secs: u64) -> String {
+    ///
+    /// ssh's stderr goes to `stderr_file`: gix reads only a few of ssh's messages from its
+    /// stderr (and races them against the end of stdout), so a refusal would otherwise surface as
+    /// "failed to fill whole buffer"; the fetch reads this file and quotes ssh's own words.
+    pub(crate) fn ssh_command(&self, connect_timeout_secs: u64, stderr_file: &Path) -> String {
         let mut cmd = format!(
             "ssh -o BatchMode=yes -o StrictHostKeyChecking=yes -o ConnectTimeout={connect_timeout_secs} \
              -o ServerAliveInterval=5 -o ServerAliveCountMax=3"
@@ -49,6 +53,9 @@ impl Auth {
                 cmd.push_str(&shell_quote(&known.to_string_lossy()));
             }
         }
+        // gix appends `"$@"` (port, host, the remote command) after this redirection.
+        cmd.push_str(" 2>>");
+        cmd.push_str(&shell_quote(&stderr_file.to_string_lossy()));
         cmd
     }
 }
@@ -59,7 +66,7 @@ fn shell_quote(s: &str) -> String {
 }
 
 /// `url` without the user-info part (`https://user:token@host/r` → `https://host/r`).
-pub(crate) fn redact_url(url: &str) -> String {
+pub fn redact_url(url: &str) -> String {
     let Some(scheme_end) = url.find("://") else { return url.to_owned() };
     let rest = &url[scheme_end + 3..];
     let authority_end = rest.find('/').unwrap_or(rest.len());
@@ -115,9 +122,10 @@ mod tests {
             ssh: Some(SshAuth { private_key: "/k/it's key".into(), known_hosts: Some("/k/known".into()) }),
             ..Auth::default()
         };
-        let cmd = auth.ssh_command(10);
+        let cmd = auth.ssh_command(10, Path::new("/c/r.ssh-stderr"));
         assert!(cmd.contains("StrictHostKeyChecking=yes") && cmd.contains("BatchMode=yes"), "{cmd}");
         assert!(cmd.contains(r"-i '/k/it'\''s key'"), "{cmd}");
         assert!(cmd.contains("UserKnownHostsFile='/k/known'"), "{cmd}");
+        assert!(cmd.ends_with(" 2>>'/c/r.ssh-stderr'"), "{cmd}");
     }
 }

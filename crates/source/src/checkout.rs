@@ -51,6 +51,33 @@ impl Checkout {
     }
 }
 
+impl Checkout {
+    /// A regular file (not a directory, not a symlink) at `path` (relative, `/`-separated) in
+    /// the checkout, checked like [`Checkout::app_dir`] for ways out.
+    ///
+    /// # Errors
+    /// [`SourceError::BadPath`] when the path leaves the repository, does not exist at this
+    /// commit, or is not a regular file.
+    pub fn file(&self, path: &str) -> Result<PathBuf, SourceError> {
+        let bad =
+            |reason| SourceError::BadPath { path: path.to_owned(), commit: self.commit.to_string(), reason };
+        let relative = Path::new(path);
+        let name = relative.file_name().ok_or_else(|| bad("names no file"))?;
+        let parent = relative.parent().and_then(Path::to_str).filter(|p| !p.is_empty()).unwrap_or(".");
+        // Errors about the directory name the file asked for.
+        let dir = self.app_dir(parent).map_err(|e| match e {
+            SourceError::BadPath { reason, .. } => bad(reason),
+            other => other,
+        })?;
+        let file = dir.join(name);
+        let meta = std::fs::symlink_metadata(&file).map_err(|_| bad("does not exist"))?;
+        if !meta.is_file() {
+            return Err(bad("is not a regular file"));
+        }
+        Ok(file)
+    }
+}
+
 pub(crate) fn checkout(
     repo: &gix::Repository,
     url: &str,
@@ -137,4 +164,34 @@ fn set_tree_mode(dir: &Path, dir_mode: u32, file_mode: u32) -> std::io::Result<(
 #[cfg(not(unix))]
 fn set_tree_mode(_dir: &Path, _dir_mode: u32, _file_mode: u32) -> std::io::Result<()> {
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn files_are_regular_files_inside_the_checkout() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("root");
+        std::fs::create_dir_all(root.join("policies")).unwrap();
+        std::fs::write(root.join("policies/waivers.yaml"), "[]").unwrap();
+        std::fs::write(dir.path().join("outside.yaml"), "[]").unwrap();
+        std::os::unix::fs::symlink(dir.path().join("outside.yaml"), root.join("link.yaml")).unwrap();
+        let checkout = Checkout { root: root.clone(), commit: ObjectId::null(gix::hash::Kind::Sha1) };
+
+        assert_eq!(checkout.file("policies/waivers.yaml").unwrap(), root.join("policies/waivers.yaml"));
+        for (path, reason) in [
+            ("policies", "is not a regular file"),
+            ("link.yaml", "is not a regular file"),
+            ("missing.yaml", "does not exist"),
+            ("../outside.yaml", "leaves the repository"),
+            ("/etc/passwd", "is absolute"),
+        ] {
+            let error = checkout.file(path).unwrap_err().to_string();
+            assert!(error.contains(reason), "{path}: {error}");
+            assert!(error.contains(path.trim_start_matches('/')) || error.contains(path), "{path}: {error}");
+        }
+    }
 }

@@ -52,6 +52,16 @@ pub enum SourceError {
         /// The revision asked for.
         revision: String,
     },
+    /// A revision expression that is not supported or leads nowhere (`main~99` past the root).
+    #[error("revision {revision:?} in {url}: {reason}")]
+    BadRevision {
+        /// The URL, credentials removed.
+        url: String,
+        /// The revision asked for.
+        revision: String,
+        /// Why.
+        reason: String,
+    },
     /// The revision resolves to something that is not a commit.
     #[error("revision {revision:?} in {url} is a {kind}, not a commit")]
     NotACommit {
@@ -96,6 +106,21 @@ impl SourceError {
     /// checkout) rather than about the input.
     pub fn is_unreachable(&self) -> bool {
         matches!(self, SourceError::Fetch { .. } | SourceError::Timeout { .. })
+    }
+
+    /// Whether the input is at fault (a bad URL, revision or path) rather than the server,
+    /// the network or the cache.
+    #[must_use]
+    pub fn is_input(&self) -> bool {
+        matches!(
+            self,
+            SourceError::Url { .. }
+                | SourceError::UnknownRevision { .. }
+                | SourceError::AmbiguousRevision { .. }
+                | SourceError::BadRevision { .. }
+                | SourceError::NotACommit { .. }
+                | SourceError::BadPath { .. }
+        )
     }
 
     pub(crate) fn io(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> SourceError {

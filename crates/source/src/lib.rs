@@ -1,6 +1,6 @@
 //! The Source stage of driftless: fetch a Git repository with gix into a clone cache, resolve a
-//! revision (branch, tag, full or short commit id), and check a commit out as a read-only
-//! directory for the renderer.
+//! revision (branch, tag, full or short commit id, optionally with `~N`/`^N`/`^{kind}`
+//! suffixes), and check a commit out as a read-only directory for the renderer.
 //!
 //! One bare clone per repository URL is shared by every app on that repository, so a fetch with
 //! nothing new costs a handshake. Transports: local paths and `file://` (through
@@ -19,9 +19,10 @@ mod fetch;
 mod repo;
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
-pub use auth::{Auth, SshAuth};
+pub use auth::{Auth, SshAuth, redact_url};
 pub use checkout::Checkout;
 pub use error::SourceError;
 pub use gix::ObjectId;
@@ -31,16 +32,27 @@ pub use repo::{Repo, Resolved, RevisionKind};
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// The clone cache: where repositories and checkouts live, and how long a fetch may take.
+///
+/// Clones of a `Source` share its memory of recent fetches: callers that asked for the same
+/// repository while a fetch of it was running share the next fetch (see [`Source::fetch`]).
 #[derive(Debug, Clone)]
 pub struct Source {
     dir: PathBuf,
     timeout: Duration,
+    recent: Arc<fetch::Recent>,
 }
 
 impl Source {
     /// A cache rooted at `dir` (created on first use).
     pub fn new(dir: impl Into<PathBuf>) -> Self {
-        Self { dir: dir.into(), timeout: DEFAULT_TIMEOUT }
+        Self { dir: dir.into(), timeout: DEFAULT_TIMEOUT, recent: Arc::default() }
+    }
+
+    /// How many fetches this `Source` (and its clones) actually ran, not counting callers that
+    /// shared another caller's fetch.
+    #[must_use]
+    pub fn network_fetches(&self) -> u64 {
+        self.recent.count()
     }
 
     /// Use `timeout` as the deadline of each fetch.
@@ -69,6 +81,11 @@ impl Source {
 
     /// Fetch `url` (a URL or a local path) into its cached clone, creating the clone on first
     /// use, and return it with the remote's refs as they were just advertised.
+    ///
+    /// Fetches of one repository run one at a time (a lock file in the cache). A caller gets
+    /// the result of a fetch that started after it called, never an older one: callers that
+    /// wait while a fetch runs share the next one instead of each running their own, so 200
+    /// apps on one repository cost a couple of fetches, and nobody sees a stale remote.
     ///
     /// # Errors
     /// [`SourceError::Url`] for a URL that cannot be parsed, [`SourceError::Timeout`] when the

@@ -64,6 +64,8 @@ pub enum RevisionKind {
     Tag,
     /// A full or short commit id.
     Commit,
+    /// One of the above with git's `~N`, `^N` or `^{kind}` suffixes (`main~1`).
+    Expression,
 }
 
 /// A revision resolved to a commit.
@@ -73,7 +75,7 @@ pub struct Resolved {
     pub revision: String,
     /// What kind of name it was.
     pub kind: RevisionKind,
-    /// The full ref name (`refs/heads/main`), when it named a ref.
+    /// The full ref name (`refs/heads/main`), when it named a ref (not for an expression).
     pub ref_name: Option<String>,
     /// The commit.
     pub commit: ObjectId,
@@ -128,15 +130,64 @@ impl Repo {
 
     /// Resolve `revision`: `HEAD` (the remote's default branch), a full ref name, a tag, a
     /// branch (a tag wins over a branch of the same name, as in git), or a full or short
-    /// commit id.
+    /// commit id; or one of those followed by git's `~N`, `^N` and `^{kind}` suffixes
+    /// (`main~1`, `v1.0^{commit}`, `HEAD^2`). The name before the first `~` or `^` is resolved
+    /// as above, against the refs the server just advertised, so an expression never sees a
+    /// branch deleted upstream.
     ///
     /// # Errors
     /// [`SourceError::UnknownRevision`], [`SourceError::AmbiguousRevision`],
-    /// [`SourceError::NotACommit`].
+    /// [`SourceError::NotACommit`], [`SourceError::BadRevision`] for an expression that is not
+    /// supported (reflog `@{...}`, ranges, `:path`) or leads nowhere (`main~99` past the root).
     pub fn resolve(&self, revision: &str) -> Result<Resolved, SourceError> {
+        let revision = revision.trim();
+        let bad = |reason: &str| SourceError::BadRevision {
+            url: self.url.clone(),
+            revision: revision.to_owned(),
+            reason: reason.to_owned(),
+        };
+        if revision.contains("@{") {
+            return Err(bad(
+                "reflog expressions (`@{...}`) are not supported: the clone cache keeps no reflog",
+            ));
+        }
+        if revision.contains("..") {
+            return Err(bad("a range names several commits, not one"));
+        }
+        // Ref names cannot hold `~`, `^` or `:`, so the name ends at the first of them.
+        let (kind, ref_name, target) = match revision.find(['~', '^', ':']) {
+            None => self.resolve_name(revision)?,
+            Some(0) => return Err(bad("an expression starts with a branch, a tag or a commit id")),
+            Some(at) if revision.as_bytes()[at] == b':' => {
+                return Err(bad("`:path` names a file, not a commit"));
+            }
+            Some(at) => {
+                let (name, suffix) = revision.split_at(at);
+                let (_, _, base) = self.resolve_name(name)?;
+                // Parsed by gix from the base's full id, so only the suffix is interpreted.
+                let spec = format!("{base}{suffix}");
+                let id = self.repo.rev_parse_single(spec.as_str()).map_err(|e| bad(&describe(&e)))?;
+                (RevisionKind::Expression, None, id.detach())
+            }
+        };
+        let object = self.repo.find_object(target).map_err(|e| self.error(&e))?;
+        let tag = (object.kind == Kind::Tag).then_some(target);
+        let object_kind = object.kind;
+        let commit = object.peel_to_kind(Kind::Commit).map_err(|_| SourceError::NotACommit {
+            url: self.url.clone(),
+            revision: revision.to_owned(),
+            kind: match object_kind {
+                Kind::Tag => "tag of a non-commit".into(),
+                other => other.to_string(),
+            },
+        })?;
+        Ok(Resolved { revision: revision.to_owned(), kind, ref_name, commit: commit.id, tag })
+    }
+
+    /// A plain name: `HEAD`, a full ref name, a tag, a branch, or a full or short commit id.
+    fn resolve_name(&self, revision: &str) -> Result<(RevisionKind, Option<String>, ObjectId), SourceError> {
         let unknown =
             || SourceError::UnknownRevision { url: self.url.clone(), revision: revision.to_owned() };
-        let revision = revision.trim();
         if revision.is_empty() {
             return Err(unknown());
         }
@@ -159,19 +210,11 @@ impl Repo {
             }
             found
         };
-        let (kind, ref_name, target) = match named {
-            Some(found) => found,
-            None if is_hex_id(revision) => (RevisionKind::Commit, None, self.find_commit_id(revision)?),
-            None => return Err(unknown()),
-        };
-        let object = self.repo.find_object(target).map_err(|e| self.error(&e))?;
-        let tag = (object.kind == Kind::Tag).then_some(target);
-        let commit = object.peel_to_kind(Kind::Commit).map_err(|_| SourceError::NotACommit {
-            url: self.url.clone(),
-            revision: revision.to_owned(),
-            kind: "tag of a non-commit".into(),
-        })?;
-        Ok(Resolved { revision: revision.to_owned(), kind, ref_name, commit: commit.id, tag })
+        match named {
+            Some(found) => Ok(found),
+            None if is_hex_id(revision) => Ok((RevisionKind::Commit, None, self.find_commit_id(revision)?)),
+            None => Err(unknown()),
+        }
     }
 
     fn head_ref(&self) -> Result<Option<(Option<String>, ObjectId)>, SourceError> {

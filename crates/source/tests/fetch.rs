@@ -92,6 +92,53 @@ fn bad_revisions_and_app_paths_are_refused_by_name() {
 }
 
 #[test]
+fn callers_waiting_on_a_fetch_share_the_next_one_and_never_see_an_older_remote() {
+    let tmp = tempfile::tempdir().unwrap();
+    let base = tmp.path().join("srv");
+    let work = base.join("app");
+    let first = init_repo(&work);
+    let daemon = GitDaemon::start(&base);
+    let src = source(tmp.path());
+    let url = daemon.url("app");
+    src.fetch(&url, &Auth::default()).unwrap();
+    assert_eq!(src.network_fetches(), 1);
+
+    // A commit made before the callers call: every one of them must see it.
+    let second = commit_file(&work, "apps/web/extra.yaml", "a: 1\n", "second");
+    let callers = 8;
+    let barrier = std::sync::Barrier::new(callers);
+    let commits: Vec<String> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..callers)
+            .map(|_| {
+                let (src, url, barrier) = (src.clone(), url.clone(), &barrier);
+                scope.spawn(move || {
+                    barrier.wait();
+                    let repo = src.fetch(&url, &Auth::default()).unwrap();
+                    repo.resolve("main").unwrap().commit.to_string()
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    assert!(
+        commits.iter().all(|c| *c == second),
+        "a caller saw an older remote: {commits:?} (first {first})"
+    );
+    let shared = src.network_fetches() - 1;
+    assert!(
+        (1..callers as u64).contains(&shared),
+        "{callers} concurrent callers ran {shared} fetches: they should share (one running, the rest one more)"
+    );
+
+    // A caller after the last fetch finished fetches again: a new commit is seen.
+    let before = src.network_fetches();
+    let third = commit_file(&work, "apps/web/more.yaml", "b: 2\n", "third");
+    let repo = src.fetch(&url, &Auth::default()).unwrap();
+    assert_eq!(repo.resolve("main").unwrap().commit.to_string(), third);
+    assert_eq!(src.network_fetches(), before + 1);
+}
+
+#[test]
 fn git_daemon_fetches_new_commits_force_pushes_and_deleted_branches() {
     let tmp = tempfile::tempdir().unwrap();
     let base = tmp.path().join("srv");

@@ -111,18 +111,44 @@ fn ssh_with_a_key_and_a_checked_host_key() {
     let repo = src.fetch(&url, &auth(&client_key, &known_hosts)).unwrap();
     assert_eq!(repo.resolve("HEAD").unwrap().commit.to_string(), first);
 
+    // The errors quote ssh's own reason and name the repository.
+    let refused = |err: SourceError, words: &str| {
+        assert!(matches!(err, SourceError::Fetch { .. }), "{err}");
+        let text = err.to_string();
+        // The URL as shown: user-info is never part of an error.
+        let shown = format!("ssh://127.0.0.1:{}{}", sshd.port, dir.join("srv/app").display());
+        assert!(text.starts_with(&format!("fetch {shown}: ssh: ")), "{text}");
+        assert!(text.contains(words), "expected {words:?} in: {text}");
+        eprintln!("refused as expected: {text}");
+    };
+
     // A key the server does not know.
     let err = src.fetch(&url, &auth(&stranger_key, &known_hosts)).unwrap_err();
-    assert!(matches!(err, SourceError::Fetch { .. }), "{err}");
+    refused(err, "Permission denied (publickey)");
 
     // A server whose host key is not the one we know: refused, never added.
     let wrong_known = dir.join("wrong_known_hosts");
     std::fs::write(&wrong_known, format!("{host} {}\n", public_key(&stranger_key))).unwrap();
     let err = src.fetch(&url, &auth(&client_key, &wrong_known)).unwrap_err();
-    assert!(matches!(err, SourceError::Fetch { .. }), "{err}");
+    refused(err, "Host key verification failed.");
     let empty_known = dir.join("empty_known_hosts");
     std::fs::write(&empty_known, "").unwrap();
     let err = src.fetch(&url, &auth(&client_key, &empty_known)).unwrap_err();
-    assert!(matches!(err, SourceError::Fetch { .. }), "{err}");
+    refused(err, "Host key verification failed.");
     assert_eq!(std::fs::read_to_string(&empty_known).unwrap(), "", "an unknown host key is never added");
+
+    // The server's own complaint (git-upload-pack on the far side) comes through too.
+    let missing = format!("ssh://{}@127.0.0.1:{}{}", user(), sshd.port, dir.join("srv/nothing").display());
+    let err = src.fetch(&missing, &auth(&client_key, &known_hosts)).unwrap_err();
+    assert!(err.to_string().contains("does not appear to be a git repository"), "{err}");
+
+    // The good key still works after all that, and no ssh log is left in the cache.
+    let again = src.fetch(&url, &auth(&client_key, &known_hosts)).unwrap();
+    assert_eq!(again.resolve("HEAD").unwrap().commit.to_string(), first);
+    let leftovers: Vec<_> = std::fs::read_dir(dir.join("cache/repos"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|name| name.ends_with(".ssh-stderr"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
 }
