@@ -8,8 +8,9 @@ fn main() {
         Plugin { package: "driftless-test-plugin-greedy", file: "greedy.wasm" },
         Plugin { package: "driftless-test-plugin-future", file: "future.wasm" },
         Plugin { package: "driftless-test-plugin-no-latest", file: "no-latest.wasm" },
+        Plugin { package: "driftless-test-plugin-loopback-secrets", file: "loopback-secrets.wasm" },
     ]);
-    for (name, path) in ["HOSTILE", "GREEDY", "FUTURE", "NO_LATEST"].iter().zip(paths) {
+    for (name, path) in ["HOSTILE", "GREEDY", "FUTURE", "NO_LATEST", "LOOPBACK_SECRETS"].iter().zip(paths) {
         println!("cargo:rustc-env=DRIFTLESS_TEST_PLUGIN_{name}={}", path.display());
     }
 }

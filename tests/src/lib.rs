@@ -12,6 +12,10 @@ pub const GREEDY_PLUGIN: &str = env!("DRIFTLESS_TEST_PLUGIN_GREEDY");
 /// A policy plugin written with the SDK: no `latest` image tags.
 pub const NO_LATEST_PLUGIN: &str = env!("DRIFTLESS_TEST_PLUGIN_NO_LATEST");
 
+/// A secret backend that fetches values from a loopback HTTP server (see
+/// `tests/plugins/loopback-secrets`; patch its port marker before loading it).
+pub const LOOPBACK_SECRETS_PLUGIN: &str = env!("DRIFTLESS_TEST_PLUGIN_LOOPBACK_SECRETS");
+
 /// A health plugin built for contract 0.2.0.
 pub const FUTURE_PLUGIN: &str = env!("DRIFTLESS_TEST_PLUGIN_FUTURE");
 

@@ -81,6 +81,16 @@ pub enum PluginError {
         /// What is wrong with it.
         reason: String,
     },
+    /// The plugin tried to reach a host it may not reach; the call failed as a whole.
+    #[error("plugin {plugin} tried to reach {host}, which it is not granted (it may reach: {granted})")]
+    Denied {
+        /// The plugin.
+        plugin: String,
+        /// The host (`host[:port]`, as the plugin wrote it) it tried to reach.
+        host: String,
+        /// The hosts it may reach.
+        granted: String,
+    },
     /// The host itself could not do its part.
     #[error("plugin host: {0}")]
     Host(String),
@@ -106,6 +116,7 @@ impl PluginError {
             | PluginError::MemoryLimit { .. }
             | PluginError::Trap { .. }
             | PluginError::BadOutput { .. }
+            | PluginError::Denied { .. }
             | PluginError::Host(_) => ErrorClass::Runtime,
         }
     }

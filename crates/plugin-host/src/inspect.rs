@@ -32,7 +32,7 @@ pub(crate) fn inspect(host: &PluginHost, label: &str, wasm: &[u8]) -> Result<Ins
     let imports = ty.imports(&host.engine).map(|(name, _)| name.to_owned()).collect();
     let exports = ty.exports(&host.engine).map(|(name, _)| name.to_owned()).collect();
     let (metadata, metadata_error) = match host
-        .linker
+        .http_linker
         .instantiate_pre(&component)
         .map_err(invalid)
         .and_then(|pre| host.read_metadata(label, &pre))

@@ -12,18 +12,26 @@
 //! (kind, contract version, capabilities), pre-linked into an `InstancePre`, and instantiated
 //! in a fresh `Store` for every call — one call per batch of objects.
 //!
+//! Secret backends are the one exception to "no network": they are linked with `wasi:http`
+//! (outgoing requests only; `wasi:sockets` stays denied), and their requests reach only the
+//! hosts they declare with `outbound-http` capabilities — each of which the operator must
+//! grant, or the plugin is not loaded. What they resolve comes back as [`SecretValue`]s, which
+//! never print.
+//!
 //! Entry points: [`PluginHost::new`], then [`PluginHost::load_renderer`] /
-//! [`PluginHost::load_health`] / [`PluginHost::load_policy`], and [`PluginHost::inspect`].
-//! Secret backends (their world is in the contract) are not hosted yet.
+//! [`PluginHost::load_health`] / [`PluginHost::load_policy`] /
+//! [`PluginHost::load_secret_backend`], and [`PluginHost::inspect`].
 
 mod cache;
 mod error;
 mod health;
+mod http;
 mod inspect;
 mod policy;
 mod renderer;
 mod sandbox;
 pub mod scaffold;
+mod secrets;
 mod ticker;
 
 use std::path::{Path, PathBuf};
@@ -39,7 +47,8 @@ pub use health::{Health, HealthPlugin, HealthStatus};
 pub use inspect::Inspection;
 pub use policy::{Decision, Operation, PolicyPlugin, Review, Violation};
 pub use renderer::RendererPlugin;
-use sandbox::State;
+use sandbox::{Access, State};
+pub use secrets::{SecretBackendPlugin, SecretReference, SecretValue};
 use ticker::EpochTicker;
 
 /// The contract version this host implements: the version of the `driftless:plugin` WIT
@@ -87,6 +96,17 @@ pub(crate) mod bindings {
         wasmtime::component::bindgen!({
             path: "../../sdk/wit",
             world: "driftless:plugin/policy",
+            with: {
+                "driftless:plugin/types": crate::bindings::types,
+                "driftless:plugin/host": crate::bindings::host,
+            },
+        });
+    }
+
+    pub mod secrets {
+        wasmtime::component::bindgen!({
+            path: "../../sdk/wit",
+            world: "driftless:plugin/secret-backend",
             with: {
                 "driftless:plugin/types": crate::bindings::types,
                 "driftless:plugin/host": crate::bindings::host,
@@ -197,7 +217,10 @@ impl From<wit::PluginMetadata> for PluginMetadata {
 /// and the epoch ticker.
 pub struct PluginHost {
     engine: Engine,
+    /// WASI without sockets or HTTP: renderers, health checks, policies.
     linker: Arc<Linker<State>>,
+    /// The same, plus outgoing `wasi:http`: secret backends.
+    http_linker: Arc<Linker<State>>,
     limits: Limits,
     cache: cache::SharedCache,
     _ticker: EpochTicker,
@@ -217,6 +240,8 @@ pub(crate) struct Loaded {
     pub(crate) engine: Engine,
     pub(crate) limits: Limits,
     pub(crate) hash: String,
+    /// The hosts its HTTP requests may reach (secret backends only).
+    pub(crate) http: Option<Arc<[http::Authority]>>,
 }
 
 impl Loaded {
@@ -227,7 +252,8 @@ impl Loaded {
         instantiate: impl FnOnce(&mut wasmtime::Store<State>) -> wasmtime::Result<B>,
         f: impl FnOnce(&B, &mut wasmtime::Store<State>) -> wasmtime::Result<R>,
     ) -> Result<R, PluginError> {
-        sandbox::call(&self.engine, &self.metadata.name, self.limits, root, instantiate, f)
+        let access = Access { root, http: self.http.clone(), confidential: self.http.is_some() };
+        sandbox::call(&self.engine, &self.metadata.name, self.limits, &access, instantiate, f)
     }
 }
 
@@ -254,9 +280,18 @@ impl PluginHost {
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(host_err)?;
         bindings::host::add_to_linker::<State, HasSelf<State>>(&mut linker, |s| s).map_err(host_err)?;
         bindings::types::add_to_linker::<State, HasSelf<State>>(&mut linker, |s| s).map_err(host_err)?;
+        let mut http_linker = linker.clone();
+        wasmtime_wasi_http::p2::add_only_http_to_linker_sync(&mut http_linker).map_err(host_err)?;
         let cache = Arc::new(cache::ComponentCache::new(&engine, cache_dir));
         let ticker = EpochTicker::start(engine.clone(), sandbox::EPOCH_TICK);
-        Ok(Self { engine, linker: Arc::new(linker), limits, cache, _ticker: ticker })
+        Ok(Self {
+            engine,
+            linker: Arc::new(linker),
+            http_linker: Arc::new(http_linker),
+            limits,
+            cache,
+            _ticker: ticker,
+        })
     }
 
     /// The default on-disk cache directory: `$DRIFTLESS_CACHE_DIR`, else
@@ -283,12 +318,14 @@ impl PluginHost {
         &self,
         label: &str,
         wasm: &[u8],
+        kind: PluginKind,
     ) -> Result<(Component, InstancePre<State>, String, CacheOutcome), PluginError> {
         let invalid =
             |e: wasmtime::Error| PluginError::Invalid { plugin: label.to_owned(), reason: format!("{e:#}") };
         let hash = cache::content_hash(wasm);
         let (component, outcome) = self.cache.get(&self.engine, &hash, wasm).map_err(invalid)?;
-        let pre = self.linker.instantiate_pre(&component).map_err(invalid)?;
+        let linker = if kind == PluginKind::SecretBackend { &self.http_linker } else { &self.linker };
+        let pre = linker.instantiate_pre(&component).map_err(invalid)?;
         Ok((component, pre, hash, outcome))
     }
 
@@ -299,7 +336,7 @@ impl PluginHost {
             &self.engine,
             label,
             self.limits,
-            None,
+            &Access::default(),
             |store| base.instantiate(store),
             |bindings, store| bindings.call_metadata(store),
         )?;
@@ -315,10 +352,22 @@ impl PluginHost {
         grants: &[Capability],
     ) -> Result<Loaded, PluginError> {
         let started = Instant::now();
-        let (_component, pre, hash, outcome) = self.compile(label, wasm)?;
+        let (_component, pre, hash, outcome) = self.compile(label, wasm, kind)?;
         let compiled = started.elapsed();
         let metadata = self.read_metadata(label, &pre)?;
         check_metadata(label, &metadata, kind, grants)?;
+        // What it may reach is what it asked for (all of it granted, as just checked), not
+        // everything the operator granted.
+        let http = (kind == PluginKind::SecretBackend).then(|| {
+            metadata
+                .capabilities
+                .iter()
+                .filter_map(|c| match c {
+                    Capability::OutboundHttp(host) => http::Authority::parse(host),
+                    Capability::CheckoutRead => None,
+                })
+                .collect::<Arc<[_]>>()
+        });
         tracing::debug!(
             plugin = %metadata.name,
             version = %metadata.version,
@@ -333,6 +382,7 @@ impl PluginHost {
             engine: self.engine.clone(),
             limits: self.limits,
             hash,
+            http,
         })
     }
 
@@ -367,6 +417,33 @@ impl PluginHost {
         PolicyPlugin::new(loaded)
     }
 
+    /// Load a secret backend, granted outbound HTTP to `hosts` (each `host` or `host:port`;
+    /// without a port, the scheme's default port). The plugin must declare every host it
+    /// reaches with an `outbound-http` capability; at run time it reaches only those, and a
+    /// request anywhere else fails its call with [`PluginError::Denied`].
+    ///
+    /// # Errors
+    /// As for [`PluginHost::load_renderer`]; [`PluginError::Refused`] when it asks for a host
+    /// that is not in `hosts` (naming both), or `hosts` holds something that is not
+    /// `host[:port]`.
+    pub fn load_secret_backend(
+        &self,
+        label: &str,
+        wasm: &[u8],
+        hosts: &[&str],
+    ) -> Result<SecretBackendPlugin, PluginError> {
+        let mut grants = Vec::with_capacity(hosts.len());
+        for host in hosts {
+            let authority = http::Authority::parse(host).ok_or_else(|| PluginError::Refused {
+                plugin: label.to_owned(),
+                reason: format!("the granted host `{host}` is not `host` or `host:port`"),
+            })?;
+            grants.push(Capability::OutboundHttp(authority.to_string()));
+        }
+        let loaded = self.load(label, wasm, PluginKind::SecretBackend, &grants)?;
+        SecretBackendPlugin::new(loaded)
+    }
+
     /// Describe a component: content hash, imports and exports, and — when it implements the
     /// plugin contract — its metadata.
     ///
@@ -397,7 +474,20 @@ fn check_metadata(
         )));
     }
     for capability in &metadata.capabilities {
-        if !grants.contains(capability) {
+        // Host names compare without regard to case; a host that is not `host[:port]` is
+        // never granted.
+        let normalised = match capability {
+            Capability::OutboundHttp(host) => {
+                let Some(authority) = http::Authority::parse(host) else {
+                    return Err(refused(format!(
+                        "it asks for {capability}, which is not `host` or `host:port`"
+                    )));
+                };
+                Capability::OutboundHttp(authority.to_string())
+            }
+            Capability::CheckoutRead => Capability::CheckoutRead,
+        };
+        if !grants.contains(&normalised) {
             let granted = if grants.is_empty() {
                 "nothing".to_owned()
             } else {

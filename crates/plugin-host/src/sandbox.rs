@@ -9,8 +9,10 @@ use wasmtime::component::ResourceTable;
 use wasmtime::{Engine, ResourceLimiter, Store, Trap, UpdateDeadline};
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxView, WasiView};
+use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
 use crate::bindings::host as wit_host;
+use crate::http::HttpGate;
 use crate::{GUEST_ROOT, Limits, PluginError};
 
 /// How often the epoch advances: the granularity of deadlines.
@@ -28,6 +30,8 @@ const MAX_LOG_LINE: usize = 4 << 10;
 /// The state of one sandbox.
 pub(crate) struct State {
     wasi: WasiCtx,
+    http: WasiHttpCtx,
+    gate: HttpGate,
     table: ResourceTable,
     limiter: MemoryLimiter,
     plugin: Arc<str>,
@@ -38,6 +42,25 @@ impl WasiView for State {
     fn ctx(&mut self) -> WasiCtxView<'_> {
         WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
     }
+}
+
+/// Only secret backends are linked with `wasi:http`; their requests go through the gate, which
+/// lets through only the hosts the plugin declared and the operator granted.
+impl WasiHttpView for State {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        WasiHttpCtxView { ctx: &mut self.http, table: &mut self.table, hooks: &mut self.gate }
+    }
+}
+
+/// What one call may reach beyond its own memory.
+#[derive(Default)]
+pub(crate) struct Access<'a> {
+    /// Mounted read-only at [`GUEST_ROOT`].
+    pub(crate) root: Option<&'a Path>,
+    /// The hosts outbound HTTP may reach (`host[:port]`); empty: none.
+    pub(crate) http: Option<Arc<[crate::http::Authority]>>,
+    /// The call handles secrets: what the plugin wrote to stderr stays out of errors.
+    pub(crate) confidential: bool,
 }
 
 impl wit_host::Host for State {
@@ -102,13 +125,15 @@ impl ResourceLimiter for MemoryLimiter {
     }
 }
 
-/// Run `f` in a fresh store under `limits`: instantiate with `instantiate`, then call. `root`,
-/// when given, is mounted read-only at [`GUEST_ROOT`]; nothing else is granted.
+/// Run `f` in a fresh store under `limits`: instantiate with `instantiate`, then call. The
+/// `access.root`, when given, is mounted read-only at [`GUEST_ROOT`]; HTTP requests may reach
+/// the hosts in `access.http` (when the plugin is linked with `wasi:http` at all); nothing
+/// else is granted.
 pub(crate) fn call<B, R>(
     engine: &Engine,
     plugin: &str,
     limits: Limits,
-    root: Option<&Path>,
+    access: &Access<'_>,
     instantiate: impl FnOnce(&mut Store<State>) -> wasmtime::Result<B>,
     f: impl FnOnce(&B, &mut Store<State>) -> wasmtime::Result<R>,
 ) -> Result<R, PluginError> {
@@ -123,13 +148,17 @@ pub(crate) fn call<B, R>(
         .allow_udp(false)
         .allow_ip_name_lookup(false)
         .socket_addr_check(|_, _| Box::pin(async { false }));
-    if let Some(root) = root {
+    if let Some(root) = access.root {
         wasi.preopened_dir(root, GUEST_ROOT, FsPerms::ReadOnly).map_err(|e| {
             PluginError::Host(format!("cannot open the render root {}: {e:#}", root.display()))
         })?;
     }
+    let started = Instant::now();
+    let deadline = started + limits.timeout;
     let state = State {
         wasi: wasi.build(),
+        http: WasiHttpCtx::new(),
+        gate: HttpGate::new(plugin, access.http.clone().unwrap_or_else(|| Arc::from([])), deadline),
         table: ResourceTable::new(),
         limiter: MemoryLimiter { limit: limits.memory, refused: false },
         plugin: Arc::from(plugin),
@@ -139,8 +168,6 @@ pub(crate) fn call<B, R>(
     store.limiter(|s| &mut s.limiter);
     // The epoch wakes the store up about when the time is up; the callback then checks the
     // real clock, so a ticker that catches up after running late can never cut a call short.
-    let started = Instant::now();
-    let deadline = started + limits.timeout;
     let ticks = limits.timeout.as_millis().div_ceil(EPOCH_TICK.as_millis());
     store.set_epoch_deadline(u64::try_from(ticks).unwrap_or(u64::MAX));
     store.epoch_deadline_callback(move |_| {
@@ -149,9 +176,23 @@ pub(crate) fn call<B, R>(
 
     let result = instantiate(&mut store).and_then(|bindings| f(&bindings, &mut store));
     let elapsed = started.elapsed();
+    // A request to a host it may not reach fails the whole call, whatever the plugin made of
+    // the refusal: that is a plugin overstepping, and the operator should hear of it.
+    if let Some(denied) = store.data_mut().gate.take_denied() {
+        return Err(PluginError::Denied {
+            plugin: plugin.to_owned(),
+            host: denied,
+            granted: store.data().gate.granted(),
+        });
+    }
     result.map_err(|e| {
         let plugin = plugin.to_owned();
-        let stderr = String::from_utf8_lossy(&stderr.contents()).trim().to_owned();
+        let stderr = if access.confidential {
+            // A secret backend's panic message may hold a secret: keep it out of errors and logs.
+            String::new()
+        } else {
+            String::from_utf8_lossy(&stderr.contents()).trim().to_owned()
+        };
         if !stderr.is_empty() {
             tracing::debug!(plugin = %plugin, %stderr, "plugin stderr");
         }

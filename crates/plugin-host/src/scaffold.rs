@@ -14,9 +14,6 @@ pub enum ScaffoldError {
         "`{0}` is not a valid plugin name: use lowercase letters, digits and `-`, starting with a letter"
     )]
     InvalidName(String),
-    /// The kind has no host support yet.
-    #[error("{0} plugins cannot be scaffolded yet: this host does not run them")]
-    Unsupported(PluginKind),
     /// The target directory exists and is not empty.
     #[error("{} already exists and is not empty", .0.display())]
     Exists(PathBuf),
@@ -49,7 +46,7 @@ pub fn scaffold(name: &str, kind: PluginKind, dir: &Path, sdk: &Path) -> Result<
         PluginKind::Renderer => RENDERER,
         PluginKind::Health => HEALTH,
         PluginKind::Policy => POLICY,
-        PluginKind::SecretBackend => return Err(ScaffoldError::Unsupported(kind)),
+        PluginKind::SecretBackend => SECRET,
     };
     let sdk = sdk.canonicalize().map_err(|_| ScaffoldError::NoSdk(sdk.to_path_buf()))?;
     if !sdk.join("Cargo.toml").is_file() || !sdk.join("../wit").is_dir() {
@@ -227,6 +224,62 @@ mod tests {
 }
 "##;
 
+const SECRET: &str = r##"//! A driftless secret backend: resolves `PLUGIN_NAME://NAME` references by fetching them over
+//! HTTPS from one store. The operator must grant the store's host (`outbound-http`); the plugin
+//! can reach nothing else.
+
+use driftless_plugin_sdk::http::Request;
+use driftless_plugin_sdk::secrets::{Reference, SecretBackend};
+
+/// Edit me: the store's `host` or `host:port`.
+const STORE: &str = "secrets.example.com";
+
+/// The plugin.
+pub struct PluginType;
+
+/// Edit me: where the value of a reference is.
+fn url(reference: &Reference) -> Result<String, String> {
+    let name = reference.uri.strip_prefix("PLUGIN_NAME://").unwrap_or_default();
+    if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_./".contains(&b)) {
+        return Err(format!("`{}` is not a PLUGIN_NAME://NAME reference", reference.uri));
+    }
+    Ok(format!("https://{STORE}/v1/secrets/{name}"))
+}
+
+impl SecretBackend for PluginType {
+    const NAME: &'static str = "PLUGIN_NAME";
+
+    fn hosts() -> Vec<String> {
+        vec![STORE.to_owned()]
+    }
+
+    fn resolve(reference: &Reference) -> Result<Vec<u8>, String> {
+        // Never put the value in an error message.
+        let response = Request::get(&url(reference)?).send().map_err(|e| e.to_string())?;
+        if !response.is_success() {
+            return Err(format!("{}: HTTP status {}", reference.uri, response.status));
+        }
+        Ok(response.body)
+    }
+}
+
+driftless_plugin_sdk::export_secret_backend!(PluginType);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn references_map_to_the_store() {
+        let url = url(&Reference::new("PLUGIN_NAME://app/db-password"));
+        assert_eq!(url.as_deref(), Ok("https://secrets.example.com/v1/secrets/app/db-password"));
+        let err = PluginType::resolve(&Reference::new("vault://elsewhere")).unwrap_err();
+        assert!(err.contains("is not a PLUGIN_NAME://NAME reference"), "{err}");
+        assert_eq!(PluginType::hosts(), ["secrets.example.com"]);
+    }
+}
+"##;
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -258,18 +311,14 @@ mod tests {
             scaffold("Bad_Name", PluginKind::Health, &dir.path().join("x"), &sdk()),
             Err(ScaffoldError::InvalidName(_))
         ));
-        assert!(matches!(
-            scaffold("s", PluginKind::SecretBackend, &dir.path().join("s"), &sdk()),
-            Err(ScaffoldError::Unsupported(_))
-        ));
+        scaffold("vault-kv", PluginKind::SecretBackend, &dir.path().join("s"), &sdk()).unwrap();
+        let lib = std::fs::read_to_string(dir.path().join("s/src/lib.rs")).unwrap();
+        assert!(lib.contains("pub struct VaultKv;") && lib.contains("export_secret_backend!(VaultKv)"));
+        assert!(lib.contains("\"vault-kv://\"") && !lib.contains("PLUGIN_NAME"));
         assert!(matches!(
             scaffold("n", PluginKind::Policy, &dir.path().join("n"), dir.path()),
             Err(ScaffoldError::NoSdk(_))
         ));
-        assert!(
-            !dir.path().join("x").exists()
-                && !dir.path().join("s").exists()
-                && !dir.path().join("n").exists()
-        );
+        assert!(!dir.path().join("x").exists() && !dir.path().join("n").exists());
     }
 }

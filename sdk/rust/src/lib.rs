@@ -9,6 +9,7 @@
 //! | renderer | [`renderer::Renderer`] | [`export_renderer!`] |
 //! | health | [`health::HealthCheck`] | [`export_health!`] |
 //! | policy | [`policy::Policy`] | [`export_policy!`] |
+//! | secret-backend | [`secrets::SecretBackend`] | [`export_secret_backend!`] |
 //!
 //! A renderer is a few lines:
 //!
@@ -35,7 +36,8 @@
 //! ```
 //!
 //! The plugin sees nothing but what the host grants: for a renderer, the render root mounted
-//! read-only; for the others, nothing at all. No network, no environment, no other files.
+//! read-only; for a secret backend, HTTP(S) requests ([`http`]) to the hosts it declares and the
+//! operator grants; for the others, nothing at all. No sockets, no environment, no other files.
 //! Outside WebAssembly the export macros expand to nothing, so a plugin's unit tests run
 //! natively with `cargo test`.
 
@@ -50,9 +52,11 @@ pub use serde_json;
 pub const CONTRACT_VERSION: &str = "0.1.0";
 
 pub mod health;
+pub mod http;
 pub mod log;
 pub mod policy;
 pub mod renderer;
+pub mod secrets;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod testing;
 
@@ -65,6 +69,8 @@ pub enum PluginKind {
     Health,
     /// Judges objects before they are applied.
     Policy,
+    /// Resolves secret references.
+    SecretBackend,
 }
 
 #[doc(hidden)]
@@ -85,6 +91,7 @@ pub fn __metadata(
             PluginKind::Renderer => bindings::types::PluginKind::Renderer,
             PluginKind::Health => bindings::types::PluginKind::Health,
             PluginKind::Policy => bindings::types::PluginKind::Policy,
+            PluginKind::SecretBackend => bindings::types::PluginKind::SecretBackend,
         },
         version: version.to_owned(),
         contract: CONTRACT_VERSION.to_owned(),
@@ -153,6 +160,22 @@ pub mod bindings {
             pub_export_macro: true,
             export_macro_name: "__export_policy_world",
             default_bindings_module: "driftless_plugin_sdk::bindings::policy",
+            runtime_path: "driftless_plugin_sdk::__private::wit_bindgen::rt",
+        });
+    }
+
+    /// The `secret-backend` world.
+    pub mod secrets {
+        wit_bindgen::generate!({
+            path: "../wit",
+            world: "driftless:plugin/secret-backend",
+            with: {
+                "driftless:plugin/types@0.1.0": crate::bindings::types,
+                "driftless:plugin/host@0.1.0": crate::bindings::host,
+            },
+            pub_export_macro: true,
+            export_macro_name: "__export_secret_backend_world",
+            default_bindings_module: "driftless_plugin_sdk::bindings::secrets",
             runtime_path: "driftless_plugin_sdk::__private::wit_bindgen::rt",
         });
     }
