@@ -2,11 +2,12 @@
 # data.allowed_registries.prefixes).
 package driftless.allowed_registries
 
-import data.driftless.lib.kubernetes
+import data.driftless.lib.kubernetes.containers
+import data.driftless.lib.kubernetes.name
 
 deny contains msg if {
-	some entry in kubernetes.containers
+	some entry in containers
 	image := entry.container.image
 	not strings.any_prefix_match(image, data.allowed_registries.prefixes)
-	msg := sprintf("%s: container %s image %s is not from an allowed registry (%s)", [kubernetes.name, entry.container.name, image, concat(", ", data.allowed_registries.prefixes)])
+	msg := sprintf("%s: container %s image %s is not from an allowed registry (%s)", [name, entry.container.name, image, concat(", ", data.allowed_registries.prefixes)])
 }

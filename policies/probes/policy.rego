@@ -2,13 +2,14 @@
 # A warning: it is recorded, and does not block the sync.
 package driftless.probes
 
-import data.driftless.lib.kubernetes
+import data.driftless.lib.kubernetes.name
+import data.driftless.lib.kubernetes.pod_spec
 
 long_running := {"Deployment", "StatefulSet", "DaemonSet"}
 
 warn contains msg if {
 	input.kind in long_running
-	some c in kubernetes.pod_spec.containers
+	some c in pod_spec.containers
 	not c.readinessProbe
-	msg := sprintf("%s: container %s has no readinessProbe", [kubernetes.name, c.name])
+	msg := sprintf("%s: container %s has no readinessProbe", [name, c.name])
 }

@@ -2,13 +2,14 @@
 # The required labels are data (data.json beside this file: data.required_labels.labels).
 package driftless.required_labels
 
-import data.driftless.lib.kubernetes
+import data.driftless.lib.kubernetes.name
+import data.driftless.lib.kubernetes.workload_kinds
 
-checked_kinds := kubernetes.workload_kinds | {"Pod", "CronJob", "Service", "Namespace"}
+checked_kinds := workload_kinds | {"Pod", "CronJob", "Service", "Namespace"}
 
 deny contains msg if {
 	input.kind in checked_kinds
 	some label in data.required_labels.labels
 	not input.metadata.labels[label]
-	msg := sprintf("%s: label %s is required", [kubernetes.name, label])
+	msg := sprintf("%s: label %s is required", [name, label])
 }

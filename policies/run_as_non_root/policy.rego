@@ -2,28 +2,30 @@
 # pod or on every container, and no runAsUser may be 0.
 package driftless.run_as_non_root
 
-import data.driftless.lib.kubernetes
+import data.driftless.lib.kubernetes.containers
+import data.driftless.lib.kubernetes.name
+import data.driftless.lib.kubernetes.pod_spec
 
 deny contains msg if {
-	some entry in kubernetes.containers
+	some entry in containers
 	not non_root(entry.container)
-	msg := sprintf("%s: container %s must run with runAsNonRoot: true", [kubernetes.name, entry.container.name])
+	msg := sprintf("%s: container %s must run with runAsNonRoot: true", [name, entry.container.name])
 }
 
 deny contains msg if {
-	kubernetes.pod_spec.securityContext.runAsUser == 0
-	msg := sprintf("%s: the pod runs as user 0 (root)", [kubernetes.name])
+	pod_spec.securityContext.runAsUser == 0
+	msg := sprintf("%s: the pod runs as user 0 (root)", [name])
 }
 
 deny contains msg if {
-	some entry in kubernetes.containers
+	some entry in containers
 	entry.container.securityContext.runAsUser == 0
-	msg := sprintf("%s: container %s runs as user 0 (root)", [kubernetes.name, entry.container.name])
+	msg := sprintf("%s: container %s runs as user 0 (root)", [name, entry.container.name])
 }
 
 non_root(c) if c.securityContext.runAsNonRoot == true
 
 non_root(c) if {
-	kubernetes.pod_spec.securityContext.runAsNonRoot == true
+	pod_spec.securityContext.runAsNonRoot == true
 	not c.securityContext.runAsNonRoot == false
 }

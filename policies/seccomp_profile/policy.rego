@@ -2,16 +2,18 @@
 # every container; never Unconfined.
 package driftless.seccomp_profile
 
-import data.driftless.lib.kubernetes
+import data.driftless.lib.kubernetes.containers
+import data.driftless.lib.kubernetes.name
+import data.driftless.lib.kubernetes.pod_spec
 
 allowed := {"RuntimeDefault", "Localhost"}
 
 deny contains msg if {
-	some entry in kubernetes.containers
+	some entry in containers
 	not profile(entry.container) in allowed
-	msg := sprintf("%s: container %s needs seccompProfile RuntimeDefault or Localhost", [kubernetes.name, entry.container.name])
+	msg := sprintf("%s: container %s needs seccompProfile RuntimeDefault or Localhost", [name, entry.container.name])
 }
 
 profile(c) := c.securityContext.seccompProfile.type
 
-profile(c) := kubernetes.pod_spec.securityContext.seccompProfile.type if not c.securityContext.seccompProfile.type
+profile(c) := pod_spec.securityContext.seccompProfile.type if not c.securityContext.seccompProfile.type

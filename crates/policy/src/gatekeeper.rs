@@ -9,8 +9,8 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use crate::Subject;
 use driftless_core::Object;
-use driftless_core::policy::Review;
 use driftless_core::spec::Enforcement;
 use regorus::Engine;
 use serde_json::{Map, Value, json};
@@ -164,25 +164,28 @@ pub(crate) fn load_constraint(path: &Path, doc: &Value) -> Result<Constraint, Po
     })
 }
 
-/// `input.review` for one review, as Gatekeeper builds it from an admission request.
-pub(crate) fn review_input(review: &Review) -> Value {
-    let object = &review.object;
-    let gvk = object.gvk();
+/// `input.review` for one review, as Gatekeeper builds it from an admission request;
+/// `object` is the review's object, already converted.
+pub(crate) fn review_input(review: &Subject<'_>, object: regorus::Value) -> regorus::Value {
+    let gvk = review.object.gvk();
     let mut r = json!({
         "kind": {"group": gvk.group, "version": gvk.version, "kind": gvk.kind},
-        "name": object.name().unwrap_or_default(),
+        "name": review.object.name().unwrap_or_default(),
         "operation": review.operation.as_str(),
-        "object": object.as_value(),
         "dryRun": false,
         "userInfo": {"username": "driftless"},
     });
-    if let Some(ns) = object.namespace() {
+    if let Some(ns) = review.object.namespace() {
         r["namespace"] = json!(ns);
     }
-    if let Some(old) = &review.old_object {
+    if let Some(old) = review.old_object {
         r["oldObject"] = old.as_value().clone();
     }
-    r
+    let mut review = rego::to_rego(&r);
+    if let Ok(map) = review.as_object_mut() {
+        map.insert(regorus::Value::from("object"), object);
+    }
+    review
 }
 
 /// Gatekeeper's `data.inventory` from objects.

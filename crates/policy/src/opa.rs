@@ -8,12 +8,11 @@
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
-use driftless_core::policy::Review;
 use driftless_core::spec::Enforcement;
 use serde_json::Value;
 use wasmtime::{Config, Engine, Module, Store};
 
-use crate::{LoadOptions, PolicyError, Verdict};
+use crate::{LoadOptions, PolicyError, Subject, Verdict};
 
 /// Instructions (fuel units) one evaluation of one entrypoint may use.
 pub const FUEL_PER_EVALUATION: u64 = 1_000_000_000;
@@ -169,7 +168,7 @@ impl OpaPolicy {
 
     /// Evaluates every entrypoint on every review, on a thread of its own (the engine is
     /// async, and callers may be inside a runtime).
-    pub(crate) fn evaluate(&self, reviews: &[Review]) -> Vec<Verdict> {
+    pub(crate) fn evaluate(&self, reviews: &[Subject<'_>]) -> Vec<Verdict> {
         let fail = |message: String| {
             self.entrypoints
                 .iter()

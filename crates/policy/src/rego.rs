@@ -7,9 +7,13 @@
 
 use std::num::NonZeroU32;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use driftless_core::spec::Enforcement;
+use regorus::languages::rego::compiler::Compiler;
+use regorus::rvm::vm::VmError;
+use regorus::rvm::{Program, RegoVM};
 use regorus::utils::limits::ExecutionTimerConfig;
 use regorus::{Engine, Value};
 
@@ -45,13 +49,15 @@ pub(crate) struct RegoPolicy {
     pub rules: Vec<MessageRule>,
 }
 
+/// The evaluation time limit, checked every 64 steps.
+fn timer(timeout: Duration) -> ExecutionTimerConfig {
+    ExecutionTimerConfig { limit: timeout, check_interval: NonZeroU32::MIN.saturating_add(63) }
+}
+
 /// Makes an engine with the evaluation time limit.
 pub(crate) fn new_engine(timeout: Duration) -> Engine {
     let mut engine = Engine::new();
-    engine.set_execution_timer_config(ExecutionTimerConfig {
-        limit: timeout,
-        check_interval: NonZeroU32::MIN.saturating_add(63),
-    });
+    engine.set_execution_timer_config(timer(timeout));
     engine
 }
 
@@ -148,19 +154,113 @@ pub(crate) fn add_batch(engine: &mut Engine, policies: &[RegoPolicy]) -> Result<
     Ok(())
 }
 
+/// The batch rule compiled to bytecode for regorus's virtual machine (RVM), which runs it
+/// several times faster than the tree-walking interpreter. The interpreter stays the reference:
+/// whatever the VM cannot compile is interpreted, and an object on which the VM fails is
+/// interpreted again, so errors are reported (and attributed to their policy) as before.
+#[derive(Clone)]
+pub(crate) struct VmBatch {
+    program: Arc<Program>,
+    data: Value,
+    timer: ExecutionTimerConfig,
+}
+
+impl std::fmt::Debug for VmBatch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("VmBatch").field("instructions", &self.program.instructions.len()).finish()
+    }
+}
+
+impl VmBatch {
+    /// Compiles the batch rule of `engine` (added by [`add_batch`]); `None`, logged, when the VM
+    /// does not support something the policies use (e.g. `with`).
+    pub(crate) fn compile(engine: &Engine, timeout: Duration) -> Option<Self> {
+        // Compiling prepares the engine for that entry point: do it on a copy.
+        let mut copy = engine.clone();
+        let entry: regorus::Rc<str> = regorus::Rc::from(BATCH_RULE);
+        let compiled = copy.compile_with_entrypoint(&entry).map_err(|e| e.to_string()).and_then(|policy| {
+            Compiler::compile_from_policy(&policy, &[BATCH_RULE]).map_err(|e| e.to_string())
+        });
+        match compiled {
+            Ok(program) => Some(Self { program, data: engine.get_data(), timer: timer(timeout) }),
+            Err(e) => {
+                tracing::debug!(error = %e, "Rego policies left to the interpreter");
+                None
+            }
+        }
+    }
+
+    /// A VM ready to run the batch (one per thread: it holds evaluation state).
+    pub(crate) fn vm(&self) -> Option<RegoVM> {
+        let mut vm = RegoVM::new();
+        vm.load_program(self.program.clone());
+        vm.set_data(self.data.clone()).ok()?;
+        // As the interpreter: builtin errors are errors, time is the only limit.
+        vm.set_strict_builtin_errors(true);
+        vm.set_max_instructions(usize::MAX);
+        vm.set_execution_timer_config(Some(self.timer));
+        Some(vm)
+    }
+}
+
 /// One rule's messages, or why it could not be evaluated.
 pub(crate) type RuleResult<'a> = (&'a RegoPolicy, &'a MessageRule, Result<Vec<String>, String>);
 
 /// Evaluates every per-object rule on the engine's input: one evaluation for all of them, or,
 /// when that fails (one rule errors or runs out of time), one per rule so the error is
 /// attributed to its policy.
-pub(crate) fn eval_object<'a>(engine: &mut Engine, policies: &'a [RegoPolicy]) -> Vec<RuleResult<'a>> {
+/// With a VM, the batch runs there first; the interpreter takes over when the VM fails.
+pub(crate) fn eval_object<'a>(
+    engine: &mut Engine,
+    vm: Option<&mut RegoVM>,
+    input: Value,
+    policies: &'a [RegoPolicy],
+) -> Vec<RuleResult<'a>> {
     let rules: Vec<(&RegoPolicy, &MessageRule)> = policies
         .iter()
         .flat_map(|p| p.rules.iter().filter(|r| r.scope == Scope::Object).map(move |r| (p, r)))
         .collect();
-    if let Ok(Value::Array(results)) = engine.eval_rule(BATCH_RULE.to_owned()) {
-        let out: Vec<_> = rules
+    let mut batch = true;
+    if let Some(vm) = vm {
+        vm.set_input(input.clone());
+        let result = vm.execute();
+        // Free the input now rather than at the next object.
+        vm.set_input(Value::Undefined);
+        match result {
+            Ok(value) => {
+                if let Some(out) = batch_results(&rules, &value) {
+                    return out;
+                }
+            }
+            // The interpreter's batch would run out of time as well: go rule by rule at once,
+            // so a runaway policy costs two time limits, not three.
+            Err(VmError::TimeLimitExceeded { .. }) => batch = false,
+            Err(e) => tracing::debug!(error = %e, "the VM failed on an object; interpreting it"),
+        }
+    }
+    engine.set_input(input);
+    if batch {
+        let value = engine.eval_rule(BATCH_RULE.to_owned());
+        if let Some(out) = value.ok().and_then(|v| batch_results(&rules, &v)) {
+            return out;
+        }
+    }
+    // Rule by rule, each under the time limit, so an error names its policy.
+    rules.into_iter().map(|(p, r)| (p, r, eval_messages(engine, &r.path))).collect()
+}
+
+/// The messages of each rule from the batch's value: one `[value]` (or `[]` when undefined)
+/// per rule, in order.
+fn batch_results<'a>(
+    rules: &[(&'a RegoPolicy, &'a MessageRule)],
+    value: &Value,
+) -> Option<Vec<RuleResult<'a>>> {
+    let Value::Array(results) = value else { return None };
+    if results.len() != rules.len() {
+        return None;
+    }
+    Some(
+        rules
             .iter()
             .zip(results.iter())
             .map(|((p, r), v)| {
@@ -170,12 +270,8 @@ pub(crate) fn eval_object<'a>(engine: &mut Engine, policies: &'a [RegoPolicy]) -
                 };
                 (*p, *r, Ok(messages))
             })
-            .collect();
-        if out.len() == results.len() {
-            return out;
-        }
-    }
-    rules.into_iter().map(|(p, r)| (p, r, eval_messages(engine, &r.path))).collect()
+            .collect(),
+    )
 }
 
 /// Evaluates one rule and reads its messages. Undefined means none.
