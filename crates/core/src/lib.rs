@@ -8,12 +8,14 @@
 pub mod health;
 pub mod manifest;
 pub mod object;
+pub mod plan;
 pub mod policy;
 pub mod secret;
 pub mod spec;
 pub mod verify;
 
 pub use object::{GroupVersionKind, Object, ObjectError, ObjectRef};
+pub use plan::{Action, Change, Plan, PlanSummary};
 pub use secret::Secret;
 pub use spec::{AppSpec, Application, SpecError};
 pub use verify::{SignatureKind, SignatureVerdict, SignedObjectKind, SignerIdentity};

@@ -517,6 +517,34 @@ impl Application {
         Self::from_value(single_document(text, "Application")?)
     }
 
+    /// Read every Application of a YAML stream (one or more documents, empty ones skipped), in
+    /// order.
+    ///
+    /// # Errors
+    /// [`SpecError::Syntax`] for malformed YAML or a stream without any document;
+    /// [`SpecError::Invalid`] naming the document (by the line it starts on) and the field path
+    /// at fault.
+    pub fn from_yaml_stream(text: &str) -> Result<Vec<Self>, SpecError> {
+        let docs = driftless_yaml::parse_stream(text)
+            .map_err(|e| SpecError::Syntax { line: e.line, message: e.message })?;
+        let apps = docs
+            .into_iter()
+            .filter(|d| !d.value.is_null())
+            .map(|d| {
+                Self::from_value(d.value).map_err(|e| match e {
+                    SpecError::Invalid { path, message } => {
+                        SpecError::Invalid { path: format!("document at line {}: {path}", d.line), message }
+                    }
+                    syntax @ SpecError::Syntax { .. } => syntax,
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        if apps.is_empty() {
+            return Err(SpecError::Syntax { line: 1, message: "no Application document".into() });
+        }
+        Ok(apps)
+    }
+
     /// Read and validate an Application from a JSON value.
     ///
     /// # Errors
@@ -686,6 +714,27 @@ spec:
             SpecError::Invalid { path, .. } => path,
             other => panic!("expected an invalid field, got {other}"),
         }
+    }
+
+    #[test]
+    fn a_stream_holds_several_apps_and_a_bad_one_is_named_by_its_line() {
+        let second = FULL.replace("name: guestbook", "name: shop");
+        let apps = Application::from_yaml_stream(&format!("{FULL}---\n---{second}")).unwrap();
+        let names: Vec<&str> = apps.iter().map(|a| a.metadata.name.as_str()).collect();
+        assert_eq!(names, ["guestbook", "shop"]);
+
+        let bad = second.replace("revision: main", "revision: 7");
+        let lines_before = FULL.lines().count();
+        match Application::from_yaml_stream(&format!("{FULL}---{bad}")).unwrap_err() {
+            SpecError::Invalid { path, .. } => {
+                assert!(path.starts_with("document at line "), "{path}");
+                let line: usize =
+                    path["document at line ".len()..].split(':').next().unwrap().parse().unwrap();
+                assert!(line > lines_before, "{path} should point into the second document");
+            }
+            other => panic!("expected an invalid field, got {other}"),
+        }
+        assert!(matches!(Application::from_yaml_stream("---\n"), Err(SpecError::Syntax { .. })));
     }
 
     #[test]

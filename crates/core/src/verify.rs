@@ -63,6 +63,22 @@ pub struct SignerIdentity {
     pub signed_at_proven: bool,
 }
 
+impl SignerIdentity {
+    /// One line for people: kind, fingerprint, identity, subject, issuer.
+    #[must_use]
+    pub fn describe(&self) -> String {
+        let mut text = self.kind.to_string();
+        for part in [&self.fingerprint, &self.identity, &self.subject].into_iter().flatten() {
+            text.push(' ');
+            text.push_str(part);
+        }
+        if let Some(issuer) = &self.issuer {
+            text.push_str(&format!(" (issuer {issuer})"));
+        }
+        text
+    }
+}
+
 /// Which git object a verdict is about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

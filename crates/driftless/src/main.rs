@@ -12,7 +12,9 @@ use driftless_engine::render::{RenderRequest, render};
 use driftless_plugin_host::{ErrorClass, Limits, PluginHost};
 
 mod commands;
+mod git_args;
 mod policy_cmd;
+mod sync_cmd;
 mod verify_cmd;
 
 /// driftless: a GitOps reconciler for Kubernetes. Renders, verifies and polices what is in
@@ -42,6 +44,18 @@ enum Command {
     /// Policy gate: evaluate policies on manifests, run Rego unit tests, query OPA wasm.
     #[command(subcommand)]
     Policy(policy_cmd::PolicyCommand),
+    /// Show what a sync would do: the gated plan (verify, render, policy, then a server-side
+    /// dry-run against the cluster) with diffs. Writes nothing. Exit 0 planned, 1 a gate
+    /// refused, 2 bad input, 3 cluster or Git unreachable.
+    Plan(sync_cmd::AppArgs),
+    /// Sync an Application: the gated pipeline from Git to the cluster (verify, render,
+    /// policy, plan, apply in order, prune, health), once or with --watch. Exit 0 synced,
+    /// 1 a gate refused or unhealthy, 2 bad input, 3 a runtime failure.
+    Sync(sync_cmd::SyncArgs),
+    /// The whole gated pipeline on the sandbox cluster, no cluster needed: a signed Git
+    /// repository made from the bundled example, a sync, drift healed, an unsigned and a
+    /// policy-violating commit refused.
+    Demo(DemoArgs),
     /// Run the sandbox cluster: an in-memory Kubernetes API server on 127.0.0.1 for tests,
     /// demos and local development. Prints `ready <url> <kubeconfig>` once it serves.
     Sandbox(SandboxArgs),
@@ -62,6 +76,14 @@ struct SandboxArgs {
     /// 2s (off by default).
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     ready_after: Option<Duration>,
+}
+
+#[derive(Debug, clap::Args)]
+struct DemoArgs {
+    /// Keep the demo's repository, kubeconfig, ledger and caches in DIR [default: a temporary
+    /// directory, removed afterwards].
+    #[arg(long, value_name = "DIR")]
+    dir: Option<PathBuf>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -152,6 +174,9 @@ fn main() -> ExitCode {
         Command::Sandbox(args) => run_sandbox(args),
         Command::Verify(args) => verify_cmd::run_verify(&args),
         Command::Policy(command) => policy_cmd::run_policy(&command),
+        Command::Plan(args) => sync_cmd::run_plan(&args),
+        Command::Sync(args) => sync_cmd::run_sync(&args),
+        Command::Demo(args) => run_demo(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -190,6 +215,18 @@ fn run_sandbox(args: SandboxArgs) -> Result<(), Failure> {
             let class = if e.is_input() { ErrorClass::Input } else { ErrorClass::Runtime };
             Failure::new(class, anyhow::Error::new(e).context("sandbox"))
         })
+}
+
+fn run_demo(args: DemoArgs) -> Result<(), Failure> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Failure::new(ErrorClass::Runtime, e))?;
+    let mut stdout = io::stdout();
+    runtime
+        .block_on(driftless_demo::run(&mut stdout, driftless_demo::DemoOptions { dir: args.dir }))
+        .map(|_| ())
+        .map_err(|e| Failure::new(ErrorClass::Runtime, anyhow::Error::new(e).context("demo")))
 }
 
 fn run_render(args: &RenderArgs) -> Result<(), Failure> {

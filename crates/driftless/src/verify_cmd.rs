@@ -2,21 +2,16 @@
 
 use std::fmt::Write as _;
 use std::path::PathBuf;
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
-use driftless_core::Secret;
 use driftless_core::spec::{VerifyMode, VerifySpec};
-use driftless_core::verify::SignerIdentity;
 use driftless_engine::verify::{VerifyGateError, VerifyReport, VerifyRequest, verify_revision};
 use driftless_plugin_host::ErrorClass;
-use driftless_source::{Auth, Source, SourceError, SshAuth};
+use driftless_source::SourceError;
 
 use crate::commands::Output;
-use crate::{Failure, parse_duration, write_stdout};
-
-/// The environment variable holding the HTTP(S) password or token (never a flag: flags show
-/// in the process list).
-const PASSWORD_ENV: &str = "DRIFTLESS_GIT_PASSWORD";
+use crate::git_args::GitArgs;
+use crate::{Failure, write_stdout};
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct VerifyArgs {
@@ -24,7 +19,8 @@ pub(crate) struct VerifyArgs {
     /// directory.
     #[arg(long, value_name = "URL|DIR")]
     repo: String,
-    /// The revision: a branch, a tag, or a full or short commit id.
+    /// The revision: a branch, a tag, or a full or short commit id, optionally with git's
+    /// `~N`, `^N`, `^{commit}` suffixes (`main~1`).
     #[arg(long, value_name = "REV", default_value = "HEAD")]
     rev: String,
     /// The trust file: a verify section (mode, target, trust, requireSignedHistory,
@@ -38,21 +34,8 @@ pub(crate) struct VerifyArgs {
     /// Output format.
     #[arg(long, short, value_enum, default_value_t = Output::Text)]
     output: Output,
-    /// The clone cache [default: $DRIFTLESS_CACHE_DIR/git, else ~/.cache/driftless/git].
-    #[arg(long, value_name = "DIR")]
-    cache_dir: Option<PathBuf>,
-    /// Deadline of the fetch, e.g. 30s.
-    #[arg(long, value_name = "DURATION", default_value = "120s", value_parser = parse_duration)]
-    timeout: Duration,
-    /// HTTP(S) user name; the password or token is read from $DRIFTLESS_GIT_PASSWORD.
-    #[arg(long, value_name = "NAME")]
-    username: Option<String>,
-    /// SSH private key for ssh:// and user@host:path repositories.
-    #[arg(long, value_name = "FILE")]
-    ssh_key: Option<PathBuf>,
-    /// known_hosts file the SSH server's key must be in [default: ssh's own].
-    #[arg(long, value_name = "FILE", requires = "ssh_key")]
-    known_hosts: Option<PathBuf>,
+    #[command(flatten)]
+    git: GitArgs,
 }
 
 pub(crate) fn run_verify(args: &VerifyArgs) -> Result<(), Failure> {
@@ -63,17 +46,8 @@ pub(crate) fn run_verify(args: &VerifyArgs) -> Result<(), Failure> {
     let spec = VerifySpec::from_yaml(&text)
         .map_err(|e| input(anyhow::Error::new(e).context(format!("trust file {}", args.trust.display()))))?;
 
-    let auth = Auth {
-        username: args.username.clone(),
-        password: std::env::var(PASSWORD_ENV).ok().filter(|p| !p.is_empty()).map(Secret::new),
-        ssh: args
-            .ssh_key
-            .clone()
-            .map(|private_key| SshAuth { private_key, known_hosts: args.known_hosts.clone() }),
-    };
-    let source =
-        Source::new(args.cache_dir.clone().unwrap_or_else(Source::default_dir)).with_timeout(args.timeout);
-    let repo = source.fetch(&args.repo, &auth).map_err(source_failure)?;
+    let source = args.git.source();
+    let repo = source.fetch(&args.repo, &args.git.auth()).map_err(source_failure)?;
     let resolved = repo.resolve(&args.rev).map_err(source_failure)?;
     let since = match &args.since {
         Some(rev) => Some(repo.resolve(rev).map_err(source_failure)?.commit),
@@ -110,27 +84,9 @@ pub(crate) fn run_verify(args: &VerifyArgs) -> Result<(), Failure> {
 }
 
 /// Input errors (a bad URL or revision) exit 2; an unreachable server or unreadable cache 3.
-fn source_failure(e: SourceError) -> Failure {
-    let class = match e {
-        SourceError::Url { .. }
-        | SourceError::UnknownRevision { .. }
-        | SourceError::AmbiguousRevision { .. }
-        | SourceError::NotACommit { .. }
-        | SourceError::BadPath { .. } => ErrorClass::Input,
-        _ => ErrorClass::Runtime,
-    };
+pub(crate) fn source_failure(e: SourceError) -> Failure {
+    let class = if e.is_input() { ErrorClass::Input } else { ErrorClass::Runtime };
     Failure::new(class, e)
-}
-
-fn describe_signer(signer: &SignerIdentity) -> String {
-    let mut text = format!("{}", signer.kind);
-    for part in [&signer.fingerprint, &signer.identity, &signer.subject].into_iter().flatten() {
-        let _ = write!(text, " {part}");
-    }
-    if let Some(issuer) = &signer.issuer {
-        let _ = write!(text, " (issuer {issuer})");
-    }
-    text
 }
 
 fn render_text(report: &VerifyReport) -> String {
@@ -161,7 +117,7 @@ fn render_text(report: &VerifyReport) -> String {
         }
     }
     if let Some(signer) = &report.signer {
-        let _ = writeln!(out, "signer: {}", describe_signer(signer));
+        let _ = writeln!(out, "signer: {}", signer.describe());
         if signer.signed_at.is_some() && !signer.signed_at_proven {
             let _ = writeln!(out, "signing time: claimed by the signer, not proven by a transparency log");
         }

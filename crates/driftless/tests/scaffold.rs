@@ -46,7 +46,8 @@ fn cargo(args: &[&str], dir: &Path) -> Output {
 /// Scaffold `name` of `kind`, run its tests, build its component; return the component path.
 fn scaffold_and_build(work: &Path, cache: &Path, name: &str, kind: &str) -> PathBuf {
     let out = driftless(&["plugin", "new", name, "--kind", kind], work, cache);
-    assert!(String::from_utf8_lossy(&out.stdout).contains(&format!("created {kind} plugin `{name}`")));
+    let shown = if kind == "secret" { "secret-backend" } else { kind };
+    assert!(String::from_utf8_lossy(&out.stdout).contains(&format!("created {shown} plugin `{name}`")));
     let dir = work.join(name);
     assert!(!dir.join("wit").exists(), "the scaffold must not copy WIT files");
     let test = cargo(&["test", "--quiet"], &dir);
@@ -107,16 +108,20 @@ status: {phase: Active}
     let policy = scaffold_and_build(work.path(), cache.path(), "owner-label", "policy");
     let out = driftless(&["plugin", "inspect", policy.to_str().unwrap()], work.path(), cache.path());
     assert!(String::from_utf8_lossy(&out.stdout).contains("kind:         policy"));
+
+    let secret = scaffold_and_build(work.path(), cache.path(), "vault-kv", "secret");
+    let out = driftless(&["plugin", "inspect", secret.to_str().unwrap()], work.path(), cache.path());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("kind:         secret-backend"), "{text}");
+    assert!(text.contains("outbound-http(secrets.example.com)"), "{text}");
+    assert!(text.contains("wasi:http/outgoing-handler"), "{text}");
 }
 
 #[test]
-fn secret_backends_cannot_be_scaffolded_yet_and_bad_names_are_refused() {
+fn bad_names_and_missing_sdks_are_refused() {
     let work = tempfile::tempdir().unwrap();
     for (args, expected) in [
-        (
-            &["plugin", "new", "vault", "--kind", "secret"][..],
-            "secret-backend plugins cannot be scaffolded yet",
-        ),
+        (&["plugin", "new", "Bad_Name", "--kind", "secret"][..], "is not a valid plugin name"),
         (&["plugin", "new", "Bad_Name", "--kind", "health"], "is not a valid plugin name"),
         (
             &["plugin", "new", "x", "--kind", "health", "--sdk", "/nonexistent"],

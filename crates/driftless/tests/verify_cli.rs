@@ -126,6 +126,14 @@ fn a_commit_signed_with_my_ssh_key_is_verified_and_names_the_signer() {
         .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success() && text.starts_with("verified:") && text.contains("signer: ssh"), "{text}");
+
+    // A revision expression: the parent of the new tip, as `git rev-parse main~1` names it.
+    let next = f.commit("b.yaml", Some(&f.key));
+    let (code, json, stderr) = f.verify(&trust, &["--rev", "main~1"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!((json["revision"].as_str(), json["commit"].as_str()), (Some("main~1"), Some(commit.as_str())));
+    let (code, json, stderr) = f.verify(&trust, &["--rev", "HEAD^{commit}"]);
+    assert_eq!((code, json["commit"].as_str()), (0, Some(next.as_str())), "{stderr}");
 }
 
 #[test]
@@ -208,6 +216,11 @@ fn bad_input_exits_2_and_an_unreachable_repository_exits_3() {
     let (code, _, stderr) = f.verify(&trust, &["--rev", "no-such-branch"]);
     assert_eq!(code, 2, "{stderr}");
     assert!(stderr.contains("no-such-branch"), "{stderr}");
+    for (rev, words) in [("main~5", "main~5"), ("main@{1}", "reflog"), ("no-such~1", "no-such")] {
+        let (code, _, stderr) = f.verify(&trust, &["--rev", rev]);
+        assert_eq!(code, 2, "{rev}: {stderr}");
+        assert!(stderr.contains(words), "{rev}: {stderr}");
+    }
 
     let bad = f.dir.join("bad-trust.yaml");
     std::fs::write(
