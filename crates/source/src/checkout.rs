@@ -92,11 +92,13 @@ pub(crate) fn checkout(
     let tree = repo.find_commit(commit).map_err(&fail)?.tree_id().map_err(fail)?;
 
     std::fs::create_dir_all(checkouts).map_err(SourceError::io(checkouts))?;
-    let staging = checkouts.join(format!(".tmp-{commit}-{}", std::process::id()));
-    if staging.exists() {
-        remove_tree(&staging).map_err(SourceError::io(&staging))?;
-    }
-    std::fs::create_dir(&staging).map_err(SourceError::io(&staging))?;
+    // A staging directory of its own: other apps of this process, or other processes, may be
+    // checking out the same commit at the same time.
+    let staging = tempfile::Builder::new()
+        .prefix(&format!(".tmp-{commit}-"))
+        .tempdir_in(checkouts)
+        .map_err(SourceError::io(checkouts))?
+        .keep();
     let written = (|| -> Result<(), String> {
         let mut index = repo.index_from_tree(&tree).map_err(|e| describe(&e))?;
         let mut options = repo
@@ -124,7 +126,7 @@ pub(crate) fn checkout(
     make_read_only(&staging).map_err(SourceError::io(&staging))?;
     match std::fs::rename(&staging, &root) {
         Ok(()) => Ok(Checkout { root, commit }),
-        // Another process checked out the same commit meanwhile: theirs is as good as ours.
+        // Another app or process checked out the same commit meanwhile: theirs is as good as ours.
         Err(_) if root.is_dir() => {
             let _ = remove_tree(&staging);
             Ok(Checkout { root, commit })

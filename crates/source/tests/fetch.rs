@@ -139,6 +139,46 @@ fn callers_waiting_on_a_fetch_share_the_next_one_and_never_see_an_older_remote()
 }
 
 #[test]
+fn apps_checking_out_the_same_commit_at_once_all_get_it_and_no_staging_is_left() {
+    let tmp = tempfile::tempdir().unwrap();
+    let work = tmp.path().join("work");
+    init_repo(&work);
+    // Enough files that checkouts overlap.
+    for i in 0..400 {
+        support::write(&work, &format!("apps/web/file-{i}.yaml"), &format!("n: {i}\n"));
+    }
+    git(&work, &["add", "."]);
+    git(&work, &["commit", "-qm", "many files"]);
+    let (src, url) = (source(tmp.path()), work.to_string_lossy().into_owned());
+    let head = src.fetch(&url, &Auth::default()).unwrap().resolve("HEAD").unwrap().commit;
+    let callers = 8;
+    let barrier = std::sync::Barrier::new(callers);
+    let roots: Vec<_> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..callers)
+            .map(|_| {
+                let (src, url, barrier) = (src.clone(), &url, &barrier);
+                scope.spawn(move || {
+                    let repo = src.fetch(url, &Auth::default()).unwrap();
+                    barrier.wait();
+                    let checkout = repo.checkout(head).unwrap();
+                    assert!(checkout.app_dir("apps/web").unwrap().is_dir());
+                    checkout
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    assert!(roots.iter().all(|c| *c == roots[0]), "{roots:?}");
+    let checkouts = roots[0].root.parent().unwrap();
+    let left: Vec<_> = std::fs::read_dir(&checkouts)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with(".tmp"))
+        .collect();
+    assert!(left.is_empty(), "staging directories left in {}: {left:?}", checkouts.display());
+}
+
+#[test]
 fn git_daemon_fetches_new_commits_force_pushes_and_deleted_branches() {
     let tmp = tempfile::tempdir().unwrap();
     let base = tmp.path().join("srv");
