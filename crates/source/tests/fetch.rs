@@ -170,7 +170,7 @@ fn apps_checking_out_the_same_commit_at_once_all_get_it_and_no_staging_is_left()
     });
     assert!(roots.iter().all(|c| *c == roots[0]), "{roots:?}");
     let checkouts = roots[0].root.parent().unwrap();
-    let left: Vec<_> = std::fs::read_dir(&checkouts)
+    let left: Vec<_> = std::fs::read_dir(checkouts)
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .filter(|n| n.starts_with(".tmp"))
