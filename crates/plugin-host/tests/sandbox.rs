@@ -102,7 +102,13 @@ fn a_plugin_that_recurses_without_end_fails_alone() {
 
 #[test]
 fn a_plugin_that_floods_its_output_is_stopped_at_the_memory_cap() {
-    let err = hostile_render("flood").unwrap_err();
+    // A deadline far beyond the time the flood takes to reach the cap, even on a loaded
+    // machine: the memory cap must be what stops it.
+    let host = PluginHost::new(Limits { timeout: Duration::from_secs(60), ..Limits::default() }).unwrap();
+    let plugin = host.load_renderer("hostile.wasm", &std::fs::read(HOSTILE_PLUGIN).unwrap()).unwrap();
+    let root = tempfile::tempdir().unwrap();
+    write_files(root.path(), &[("app/mode", "flood")]);
+    let err = plugin.render(root.path(), "app", &Map::new()).unwrap_err();
     assert!(matches!(err, PluginError::MemoryLimit { ref plugin, .. } if plugin == "hostile"), "{err}");
     assert_still_works(hostile());
 }
