@@ -75,6 +75,21 @@ fn eval_exits_0_when_allowed_1_when_denied_2_on_bad_input() {
     );
     assert_eq!(v["message"], "Service shop/web: type NodePort is not allowed");
 
+    // The interpreter, asked for, decides the same as the default (the VM where it can).
+    let interpreted = driftless(&[
+        "policy",
+        "eval",
+        "--policies",
+        "policies",
+        "--manifests",
+        "policies/service_types/examples/fail.yaml",
+        "--output",
+        "json",
+        "--rego-interpreter",
+    ]);
+    assert_eq!(interpreted.status.code(), Some(1), "{}", text(&interpreted.stderr));
+    assert_eq!(interpreted.stdout, fail.stdout);
+
     // The app's dryrun lets it through, reported.
     let dry = driftless(&[
         "policy",
