@@ -113,7 +113,7 @@ pub(crate) fn run_sync(args: &SyncArgs) -> Result<(), Failure> {
         let ctrl_c = async {
             let _ = tokio::signal::ctrl_c().await;
         };
-        let mut on_record = |record: &SyncRecord| {
+        let on_record = |record: &SyncRecord| {
             printed.print(record);
             last.insert(record.app.clone(), record.clone());
         };
