@@ -9,7 +9,7 @@ deny contains msg if {
 
 deny contains msg if {
 	input.kind == "Ingress"
-	count(object.get(input.spec, "tls", [])) > 0
+	count(object.get(input.spec, "tls", [])) != 0
 	some rule in input.spec.rules
 	not rule.host in tls_hosts
 	msg := sprintf("Ingress %s/%s: host %s is not covered by tls", [input.metadata.namespace, input.metadata.name, rule.host])

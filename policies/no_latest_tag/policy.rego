@@ -23,8 +23,7 @@ deny contains msg if {
 
 # The tag: what follows the last ':' after the last '/' (a registry port is not a tag).
 image_tag(image) := tag if {
-	parts := split(image, "/")
-	last := parts[count(parts) - 1]
+	last := array.reverse(split(image, "/"))[0]
 	contains(last, ":")
 	tag := split(last, ":")[1]
 }

@@ -14,6 +14,8 @@ deny contains msg if {
 	msg := sprintf("%s: container %s needs seccompProfile RuntimeDefault or Localhost", [name, entry.container.name])
 }
 
-profile(c) := c.securityContext.seccompProfile.type
+# The container's own profile, else the pod's (null when neither has one). One definition, no
+# `else`: see docs/policy.md on the VM.
+profile(c) := object.get(c, ["securityContext", "seccompProfile", "type"], pod_profile)
 
-profile(c) := pod_spec.securityContext.seccompProfile.type if not c.securityContext.seccompProfile.type
+pod_profile := object.get(pod_spec, ["securityContext", "seccompProfile", "type"], null)

@@ -60,10 +60,11 @@ pub(crate) struct EvalArgs {
     /// Read every Rego source file as v0.
     #[arg(long)]
     rego_v0: bool,
-    /// Run per-object Rego rules on regorus's bytecode VM (about five times faster). Opt-in:
-    /// a policy that errors fails closed in the interpreter but may pass on the VM.
+    /// Run every per-object Rego rule in regorus's interpreter. By default the policies that
+    /// regorus's bytecode VM decides exactly as the interpreter run there (about five times
+    /// faster); this is for comparing, and for when the VM is suspected.
     #[arg(long)]
-    rego_vm: bool,
+    rego_interpreter: bool,
     /// Time limit of one policy on one object.
     #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = parse_duration)]
     policy_timeout: Duration,
@@ -151,7 +152,7 @@ fn run_eval(args: &EvalArgs) -> Result<(), Failure> {
         .context("load policies")
         .map_err(input_failure)?
         .with_enforcement(enforcement)
-        .with_rego_vm(args.rego_vm);
+        .with_rego_interpreter(args.rego_interpreter);
     if let Some(path) = &args.waivers {
         set = set.with_waivers(load_waivers(path).context("load waivers").map_err(input_failure)?);
     }
@@ -233,9 +234,12 @@ fn read_document(path: &Path) -> Result<serde_json::Value, Failure> {
 fn run_query(args: &QueryArgs) -> Result<(), Failure> {
     let input = read_document(&args.input)?;
     let data = args.data.as_deref().map(read_document).transpose()?;
-    let result = driftless_policy::opa_query(&args.wasm, &args.entrypoint, &input, data)
-        .context("query")
-        .map_err(input_failure)?;
+    let result = driftless_policy::opa_query(&args.wasm, &args.entrypoint, &input, data).map_err(|e| {
+        // The module failing (trap, fuel) is a runtime failure (exit 3); the rest is input (2).
+        let runtime = matches!(e, driftless_policy::PolicyError::WasmEvaluation { .. });
+        let error = anyhow::Error::new(e).context("query");
+        if runtime { Failure::new(ErrorClass::Runtime, error) } else { input_failure(error) }
+    })?;
     let text = match args.output {
         crate::commands::Output::Json => pretty(&result)?,
         crate::commands::Output::Text => format!("{result}\n"),

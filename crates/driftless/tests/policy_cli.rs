@@ -1,5 +1,5 @@
 //! `driftless policy` run as a process: the library's tests, eval's exit codes and formats,
-//! Gatekeeper with an inventory, waivers.
+//! Gatekeeper with an inventory, waivers, query's exit codes.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -75,6 +75,21 @@ fn eval_exits_0_when_allowed_1_when_denied_2_on_bad_input() {
     );
     assert_eq!(v["message"], "Service shop/web: type NodePort is not allowed");
 
+    // The interpreter, asked for, decides the same as the default (the VM where it can).
+    let interpreted = driftless(&[
+        "policy",
+        "eval",
+        "--policies",
+        "policies",
+        "--manifests",
+        "policies/service_types/examples/fail.yaml",
+        "--output",
+        "json",
+        "--rego-interpreter",
+    ]);
+    assert_eq!(interpreted.status.code(), Some(1), "{}", text(&interpreted.stderr));
+    assert_eq!(interpreted.stdout, fail.stdout);
+
     // The app's dryrun lets it through, reported.
     let dry = driftless(&[
         "policy",
@@ -149,4 +164,63 @@ fn waivers_let_a_denied_object_through() {
         text(&out.stdout).contains("WAIVED  driftless.service_types")
             && text(&out.stdout).contains("[waiver public-web]")
     );
+}
+
+/// The hand-written OPA ABI module of the policy crate's tests, with `prelude` spliced in at
+/// the start of `eval`.
+fn opa_module(dir: &Path, name: &str, prelude: &str) -> PathBuf {
+    let wat =
+        include_str!("../../policy/tests/fixtures/opa/no_latest.wat").replace(";; eval-prelude", prelude);
+    let path = dir.join(name);
+    std::fs::write(&path, wat::parse_str(&wat).unwrap()).unwrap();
+    path
+}
+
+#[test]
+fn query_exits_3_naming_the_module_when_it_traps_or_runs_out_of_fuel() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("input.json");
+    std::fs::write(&input, r#"{"image": "nginx:latest"}"#).unwrap();
+    let query = |wasm: &Path| {
+        driftless(&[
+            "policy",
+            "query",
+            "--wasm",
+            wasm.to_str().unwrap(),
+            "--entrypoint",
+            "k8s/deny",
+            "--input",
+            input.to_str().unwrap(),
+        ])
+    };
+    // The module as it is answers.
+    let fine = query(&opa_module(dir.path(), "fine.wasm", ""));
+    assert_eq!(fine.status.code(), Some(0), "{}", text(&fine.stderr));
+    assert!(text(&fine.stdout).contains("image uses the :latest tag"), "{}", text(&fine.stdout));
+
+    let trap = query(&opa_module(dir.path(), "trap.wasm", "unreachable"));
+    assert_eq!(trap.status.code(), Some(3), "{}", text(&trap.stderr));
+    let stderr = text(&trap.stderr);
+    assert!(stderr.contains("trap.wasm: entrypoint k8s/deny: evaluation failed"), "{stderr}");
+    assert!(stderr.contains("unreachable"), "{stderr}");
+    assert!(trap.stdout.is_empty());
+
+    let runaway = query(&opa_module(dir.path(), "loop.wasm", "(loop $forever (br $forever))"));
+    assert_eq!(runaway.status.code(), Some(3), "{}", text(&runaway.stderr));
+    let stderr = text(&runaway.stderr);
+    assert!(stderr.contains("loop.wasm: entrypoint k8s/deny: evaluation failed: stopped after"), "{stderr}");
+
+    // Bad input stays exit 2: an entrypoint the module does not have.
+    let missing = driftless(&[
+        "policy",
+        "query",
+        "--wasm",
+        dir.path().join("fine.wasm").to_str().unwrap(),
+        "--entrypoint",
+        "k8s/nope",
+        "--input",
+        input.to_str().unwrap(),
+    ]);
+    assert_eq!(missing.status.code(), Some(2), "{}", text(&missing.stderr));
+    assert!(text(&missing.stderr).contains("no entrypoint k8s/nope"), "{}", text(&missing.stderr));
 }

@@ -106,17 +106,20 @@ fn bench(c: &mut Criterion) {
     let set = PolicySet::load(&[library()], &LoadOptions::default()).unwrap();
     let n = set.policies().len();
     let one = PolicySet::load(&[library()], &LoadOptions::default()).unwrap().with_threads(1);
+    // The default: every library policy on the VM.
+    assert_eq!(one.rego_vm_policies().len(), n);
     group.bench_function(format!("library {n} policies x 1000 objects, 1 thread"), |b| {
         b.iter(|| one.evaluate(&objects, &inventory))
     });
     group.bench_function(format!("library {n} policies x 1000 objects, all cores"), |b| {
         b.iter(|| set.evaluate(&objects, &inventory))
     });
-    let vm =
-        PolicySet::load(&[library()], &LoadOptions::default()).unwrap().with_threads(1).with_rego_vm(true);
-    assert!(vm.uses_rego_vm());
-    group.bench_function(format!("library {n} policies x 1000 objects, 1 thread, VM"), |b| {
-        b.iter(|| vm.evaluate(&objects, &inventory))
+    let interpreter = PolicySet::load(&[library()], &LoadOptions::default())
+        .unwrap()
+        .with_threads(1)
+        .with_rego_interpreter(true);
+    group.bench_function(format!("library {n} policies x 1000 objects, 1 thread, interpreter"), |b| {
+        b.iter(|| interpreter.evaluate(&objects, &inventory))
     });
 
     let dir = tempfile::tempdir().unwrap();
@@ -200,9 +203,9 @@ fn bench_cpu(c: &mut Criterion<ThreadCpu>) {
     group.bench_function(format!("library {n} policies x 1000 objects, 1 thread"), |b| {
         b.iter(|| one.evaluate(&objects, &inventory))
     });
-    let vm = one.with_rego_vm(true);
-    group.bench_function(format!("library {n} policies x 1000 objects, 1 thread, VM"), |b| {
-        b.iter(|| vm.evaluate(&objects, &inventory))
+    let interpreter = one.with_rego_interpreter(true);
+    group.bench_function(format!("library {n} policies x 1000 objects, 1 thread, interpreter"), |b| {
+        b.iter(|| interpreter.evaluate(&objects, &inventory))
     });
     group.finish();
 }

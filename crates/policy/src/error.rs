@@ -50,6 +50,17 @@ pub enum PolicyError {
         /// What is wrong.
         message: String,
     },
+    /// A wasm policy was loaded but failed while evaluating: it trapped, or ran out of its
+    /// fuel budget ([`crate::FUEL_PER_EVALUATION`]). A failure of the policy, not of the input.
+    #[error("{}: entrypoint {entrypoint}: evaluation failed: {message}", path.display())]
+    WasmEvaluation {
+        /// The module (or bundle) file.
+        path: PathBuf,
+        /// The entrypoint evaluated.
+        entrypoint: String,
+        /// What happened: the trap, or the budget that ran out.
+        message: String,
+    },
     /// Two policies have the same id.
     #[error("{}: policy {id} is already defined in {}", path.display(), first.display())]
     Duplicate {

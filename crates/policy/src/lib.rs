@@ -26,6 +26,7 @@ mod opa;
 pub mod output;
 pub mod rego;
 mod testing;
+mod vm;
 pub mod waiver;
 
 use std::borrow::Cow;
@@ -109,8 +110,8 @@ impl Inventory {
 struct RegoSet {
     engine: regorus::Engine,
     policies: Vec<RegoPolicy>,
-    /// The per-object rules as VM bytecode, when the VM supports them all.
-    vm: Option<rego::VmBatch>,
+    /// Which per-object rules run on the VM.
+    plan: rego::Plan,
 }
 
 struct PluginPolicy {
@@ -144,7 +145,7 @@ pub struct PolicySet {
     enforcement: Enforcement,
     waivers: Vec<Waiver>,
     threads: usize,
-    rego_vm: bool,
+    rego_interpreter: bool,
 }
 
 impl std::fmt::Debug for PolicySet {
@@ -312,14 +313,13 @@ impl PolicySet {
             enforcement: Enforcement::Deny,
             waivers: Vec::new(),
             threads: std::thread::available_parallelism().map_or(1, usize::from),
-            rego_vm: false,
+            rego_interpreter: false,
         };
         if !found.rego.is_empty() {
             let (mut engine, files) = compile_rego(&found, options)?;
             let policies = rego::discover(&engine, &files)?;
-            rego::add_batch(&mut engine, &policies)?;
-            let vm = rego::VmBatch::compile(&engine, options.timeout);
-            set.rego = Some(RegoSet { engine, policies, vm });
+            let plan = rego::add_batch(&mut engine, &policies, options.timeout)?;
+            set.rego = Some(RegoSet { engine, policies, plan });
         }
         for path in &found.yaml {
             set.load_gatekeeper_file(path, options)?;
@@ -419,24 +419,31 @@ impl PolicySet {
         self
     }
 
-    /// Whether per-object Rego rules run on regorus's bytecode VM when it can compile them
-    /// (off by default: the interpreter). The VM is about five times faster and decides the
-    /// same on policies that evaluate without error, but regorus 0.14's VM swallows errors
-    /// inside rule bodies and conflicting values of complete rules (they make the body, or the
-    /// rule, undefined), where the interpreter fails the evaluation. Such a policy fails
-    /// closed in the interpreter and may pass on the VM: enable it only for policies known to
-    /// evaluate cleanly (the library in `policies/` does, see `tests/vm.rs`).
+    /// Whether every per-object Rego rule runs in regorus's tree-walking interpreter (off by
+    /// default). By default, the policies whose rules regorus's bytecode VM decides exactly as
+    /// the interpreter run there, about five times faster; see the `vm` module: what the VM
+    /// cannot decide identically is found at load (that policy is interpreted) or per object
+    /// (that object is interpreted), so decisions and errors are the interpreter's either way.
+    /// This switch is for comparing, and for when the VM is suspected.
     #[must_use]
-    pub fn with_rego_vm(mut self, enabled: bool) -> Self {
-        self.rego_vm = enabled;
+    pub fn with_rego_interpreter(mut self, interpreter: bool) -> Self {
+        self.rego_interpreter = interpreter;
         self
     }
 
-    /// Whether per-object Rego rules run on the VM (see [`PolicySet::with_rego_vm`]): enabled,
-    /// and the VM compiled them.
+    /// Whether some per-object Rego rules run on the VM.
     #[must_use]
     pub fn uses_rego_vm(&self) -> bool {
-        self.rego_vm && self.rego.as_ref().is_some_and(|r| r.vm.is_some())
+        !self.rego_vm_policies().is_empty()
+    }
+
+    /// The Rego policies whose per-object rules run on the VM (the others are interpreted).
+    #[must_use]
+    pub fn rego_vm_policies(&self) -> Vec<String> {
+        match &self.rego {
+            Some(r) if !self.rego_interpreter => r.plan.vm_policies(&r.policies),
+            _ => Vec::new(),
+        }
     }
 
     /// The loaded policies.
@@ -569,7 +576,10 @@ impl PolicySet {
             .filter_map(|o| o.name().map(|n| (n, o)))
             .collect();
         let rego_policies: &[RegoPolicy] = self.rego.as_ref().map_or(&[], |r| &r.policies);
-        let vm_batch = self.rego.as_ref().and_then(|r| r.vm.as_ref()).filter(|_| self.rego_vm);
+        let plan = self.rego.as_ref().map(|r| &r.plan).filter(|_| !self.rego_interpreter);
+        let vm_program = plan.and_then(|p| p.vm.as_ref());
+        let no_plan = rego::Plan::default();
+        let plan = plan.unwrap_or(&no_plan);
         let threads = self.threads.min(reviews.len().div_ceil(64)).max(1);
         let chunk = reviews.len().div_ceil(threads);
         let namespaces = &namespaces;
@@ -580,7 +590,7 @@ impl PolicySet {
               -> Vec<Verdict> {
             let mut out = Vec::new();
             let lookup = |name: &str| namespaces.get(name).map(|o| (*o).clone());
-            let mut vm = vm_batch.and_then(rego::VmBatch::vm);
+            let mut vm = vm_program.and_then(vm::VmProgram::vm);
             for (offset, review) in part.iter().enumerate() {
                 let index = start + offset;
                 if rego.is_none() && gk.is_empty() {
@@ -590,15 +600,17 @@ impl PolicySet {
                 let object = rego::to_rego(review.object.as_value());
                 if let Some(engine) = rego.as_mut() {
                     let input = object.clone();
-                    out.extend(rego::eval_object(engine, vm.as_mut(), input, rego_policies).into_iter().map(
-                        |(p, rule, result)| Verdict {
-                            policy: p.id.clone(),
-                            engine: "rego",
-                            own: rule.enforcement,
-                            object: Some(index),
-                            result,
-                        },
-                    ));
+                    out.extend(
+                        rego::eval_object(engine, vm.as_mut(), plan, input, rego_policies).into_iter().map(
+                            |(p, rule, result)| Verdict {
+                                policy: p.id.clone(),
+                                engine: "rego",
+                                own: rule.enforcement,
+                                object: Some(index),
+                                result,
+                            },
+                        ),
+                    );
                 }
                 if gk.is_empty() {
                     continue;

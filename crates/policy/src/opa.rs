@@ -270,7 +270,8 @@ fn merge(into: &mut Value, from: Value) {
 /// raw result set (`[{"result": ...}]`, `[]` when undefined). For `driftless policy query`.
 ///
 /// # Errors
-/// The module cannot be read or compiled, has no such entrypoint, or fails evaluating.
+/// [`PolicyError::WasmEvaluation`] when the module traps or runs out of fuel while evaluating;
+/// other variants when it cannot be read, compiled or instantiated, or has no such entrypoint.
 pub fn query(
     path: &Path,
     entrypoint: &str,
@@ -289,16 +290,24 @@ pub fn query(
     }
     let engine = engine().map_err(|e| wasm_error(path, e))?;
     let module = Module::new(&engine, &wasm).map_err(|e| wasm_error(path, format!("{e:#}")))?;
-    let run = || -> Result<Value, String> {
-        runtime()?.block_on(async {
-            let (mut instance, entrypoints) = instantiate(&engine, &module, &all_data).await?;
+    let evaluation_error = |message: String| PolicyError::WasmEvaluation {
+        path: path.to_owned(),
+        entrypoint: entrypoint.to_owned(),
+        message,
+    };
+    let run = || -> Result<Value, PolicyError> {
+        runtime().map_err(|e| wasm_error(path, e))?.block_on(async {
+            let (mut instance, entrypoints) =
+                instantiate(&engine, &module, &all_data).await.map_err(|e| wasm_error(path, e))?;
             if !entrypoints.iter().any(|e| e == entrypoint) {
-                return Err(format!("no entrypoint {entrypoint} (it has: {})", entrypoints.join(", ")));
+                return Err(wasm_error(
+                    path,
+                    format!("no entrypoint {entrypoint} (it has: {})", entrypoints.join(", ")),
+                ));
             }
-            instance.evaluate(entrypoint, input).await
+            // A trap or an exhausted budget is the module failing, not bad input.
+            instance.evaluate(entrypoint, input).await.map_err(evaluation_error)
         })
     };
-    std::thread::scope(|s| s.spawn(run).join())
-        .map_err(|_| wasm_error(path, "evaluation panicked"))?
-        .map_err(|e| wasm_error(path, e))
+    std::thread::scope(|s| s.spawn(run).join()).map_err(|_| evaluation_error("evaluation panicked".into()))?
 }

@@ -5,16 +5,11 @@
 //! evaluated once over the whole set, with `input` = `{"objects": [...]}`. Each rule yields
 //! messages: strings, or objects with a `msg` field.
 
-use std::num::NonZeroU32;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::Duration;
 
 use driftless_core::spec::Enforcement;
-use regorus::languages::rego::compiler::Compiler;
-use regorus::rvm::vm::VmError;
-use regorus::rvm::{Program, RegoVM};
-use regorus::utils::limits::ExecutionTimerConfig;
+use regorus::rvm::RegoVM;
 use regorus::{Engine, Value};
 
 use crate::PolicyError;
@@ -49,15 +44,10 @@ pub(crate) struct RegoPolicy {
     pub rules: Vec<MessageRule>,
 }
 
-/// The evaluation time limit, checked every 64 steps.
-fn timer(timeout: Duration) -> ExecutionTimerConfig {
-    ExecutionTimerConfig { limit: timeout, check_interval: NonZeroU32::MIN.saturating_add(63) }
-}
-
 /// Makes an engine with the evaluation time limit.
 pub(crate) fn new_engine(timeout: Duration) -> Engine {
     let mut engine = Engine::new();
-    engine.set_execution_timer_config(timer(timeout));
+    engine.set_execution_timer_config(crate::vm::timer(timeout));
     engine
 }
 
@@ -132,151 +122,205 @@ pub(crate) fn discover(engine: &Engine, files: &[(PathBuf, String)]) -> Result<V
 
 /// The package of the batch module, which gathers every per-object rule in one evaluation.
 const BATCH_PACKAGE: &str = "driftless_internal_batch";
+/// Every per-object rule.
 const BATCH_RULE: &str = "data.driftless_internal_batch.results";
+/// The per-object rules that run on the VM.
+const VM_RULE: &str = "data.driftless_internal_batch.vm";
+/// The per-object rules left to the interpreter when the others run on the VM.
+const REST_RULE: &str = "data.driftless_internal_batch.rest";
 
-/// Adds a module whose one rule evaluates every per-object message rule at once, so that
-/// helper rules shared by policies are computed once per object, not once per rule. Each
-/// entry is `[x | x := data.<package>.<rule>]`: `[]` when undefined, never undefined itself.
-/// Then evaluates it once (on an empty input) so that the engine, and its clones, are
-/// prepared.
-pub(crate) fn add_batch(engine: &mut Engine, policies: &[RegoPolicy]) -> Result<(), PolicyError> {
-    let mut text = format!("package {BATCH_PACKAGE}\n\nresults := [\n");
-    for p in policies {
-        for rule in p.rules.iter().filter(|r| r.scope == Scope::Object) {
-            text.push_str(&format!("\t[x | x := {}],\n", rule.path));
-        }
+/// Every per-object message rule, in order, with its policy.
+fn object_rules(policies: &[RegoPolicy]) -> Vec<(&RegoPolicy, &MessageRule)> {
+    policies
+        .iter()
+        .flat_map(|p| p.rules.iter().filter(|r| r.scope == Scope::Object).map(move |r| (p, r)))
+        .collect()
+}
+
+/// A rule whose value is `[[x | x := data.<package>.<rule>], ...]`: one entry per rule, `[]`
+/// when undefined, never undefined itself.
+fn batch_rule(name: &str, rules: &[&MessageRule]) -> String {
+    let mut text = format!("{name} := [\n");
+    for rule in rules {
+        text.push_str(&format!("\t[x | x := {}],\n", rule.path));
     }
     text.push_str("]\n");
-    let path = Path::new("(driftless batch)");
-    add_module(engine, path, text, false)?;
-    engine.set_input(Value::new_object());
-    let _ = engine.eval_rule(BATCH_RULE.to_owned());
-    Ok(())
+    text
 }
 
-/// The batch rule compiled to bytecode for regorus's virtual machine (RVM), which runs it
-/// several times faster than the tree-walking interpreter. The interpreter stays the reference:
-/// whatever the VM cannot compile is interpreted, and an object on which the VM fails is
-/// interpreted again, so errors are reported (and attributed to their policy) as before.
-#[derive(Clone)]
-pub(crate) struct VmBatch {
-    program: Arc<Program>,
-    data: Value,
-    timer: ExecutionTimerConfig,
+/// Where each per-object rule is evaluated: on the VM (with the interpreter as fallback), or
+/// in the interpreter.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Plan {
+    /// The VM program for the rules of `on_vm`; `None` when no policy can run there.
+    pub vm: Option<crate::vm::VmProgram>,
+    /// Per per-object rule (in [`object_rules`] order): whether it runs on the VM.
+    pub on_vm: Vec<bool>,
 }
 
-impl std::fmt::Debug for VmBatch {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("VmBatch").field("instructions", &self.program.instructions.len()).finish()
+impl Plan {
+    /// The ids of the policies whose per-object rules run on the VM.
+    pub(crate) fn vm_policies(&self, policies: &[RegoPolicy]) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        for ((p, _), on_vm) in object_rules(policies).into_iter().zip(&self.on_vm) {
+            if *on_vm && self.vm.is_some() && !out.contains(&p.id) {
+                out.push(p.id.clone());
+            }
+        }
+        out
     }
 }
 
-impl VmBatch {
-    /// Compiles the batch rule of `engine` (added by [`add_batch`]); `None`, logged, when the VM
-    /// does not support something the policies use (e.g. `with`).
-    pub(crate) fn compile(engine: &Engine, timeout: Duration) -> Option<Self> {
-        // Compiling prepares the engine for that entry point: do it on a copy.
-        let mut copy = engine.clone();
-        let entry: regorus::Rc<str> = regorus::Rc::from(BATCH_RULE);
-        let compiled = copy.compile_with_entrypoint(&entry).map_err(|e| e.to_string()).and_then(|policy| {
-            Compiler::compile_from_policy(&policy, &[BATCH_RULE]).map_err(|e| e.to_string())
-        });
-        match compiled {
-            Ok(program) => Some(Self { program, data: engine.get_data(), timer: timer(timeout) }),
+/// Adds the batch module: `results` gathers every per-object message rule, so that helper
+/// rules shared by policies are computed once per object, not once per rule; `vm` gathers
+/// those of the policies the VM decides as the interpreter (each compiled and audited alone,
+/// see [`crate::vm::obstacle`]), `rest` the others. Then evaluates `results` once (on an empty
+/// input) so that the engine, and its clones, are prepared.
+pub(crate) fn add_batch(
+    engine: &mut Engine,
+    policies: &[RegoPolicy],
+    timeout: Duration,
+) -> Result<Plan, PolicyError> {
+    let path = Path::new("(driftless batch)");
+    let all: Vec<&MessageRule> = object_rules(policies).into_iter().map(|(_, r)| r).collect();
+    // Each policy's rules alone, to audit what the VM makes of them.
+    let mut probe = engine.clone();
+    let mut text = format!("package {BATCH_PACKAGE}\n\n");
+    let with_rules: Vec<&RegoPolicy> =
+        policies.iter().filter(|p| p.rules.iter().any(|r| r.scope == Scope::Object)).collect();
+    for (i, p) in with_rules.iter().enumerate() {
+        let rules: Vec<&MessageRule> = p.rules.iter().filter(|r| r.scope == Scope::Object).collect();
+        text.push_str(&batch_rule(&format!("policy_{i}"), &rules));
+    }
+    add_module(&mut probe, path, text, false)?;
+    let mut on_vm_policy: Vec<&str> = Vec::new();
+    for (i, p) in with_rules.iter().enumerate() {
+        let rule = format!("data.{BATCH_PACKAGE}.policy_{i}");
+        match crate::vm::compile(&probe, &rule) {
+            Ok(program) => match crate::vm::obstacle(&program) {
+                None => on_vm_policy.push(&p.id),
+                Some(why) => {
+                    tracing::debug!(policy = %p.id, why = %why, "policy left to the Rego interpreter")
+                }
+            },
             Err(e) => {
-                tracing::debug!(error = %e, "Rego policies left to the interpreter");
-                None
+                tracing::debug!(policy = %p.id, error = %e, "policy left to the Rego interpreter: the VM cannot compile it")
             }
         }
     }
-
-    /// A VM ready to run the batch (one per thread: it holds evaluation state).
-    pub(crate) fn vm(&self) -> Option<RegoVM> {
-        let mut vm = RegoVM::new();
-        vm.load_program(self.program.clone());
-        vm.set_data(self.data.clone()).ok()?;
-        // As the interpreter: builtin errors are errors, time is the only limit.
-        vm.set_strict_builtin_errors(true);
-        vm.set_max_instructions(usize::MAX);
-        vm.set_execution_timer_config(Some(self.timer));
-        Some(vm)
+    let on_vm: Vec<bool> =
+        object_rules(policies).iter().map(|(p, _)| on_vm_policy.contains(&p.id.as_str())).collect();
+    let pick = |vm: bool| -> Vec<&MessageRule> {
+        all.iter().zip(&on_vm).filter(|(_, v)| **v == vm).map(|(r, _)| *r).collect()
+    };
+    let text = format!(
+        "package {BATCH_PACKAGE}\n\n{}{}{}",
+        batch_rule("results", &all),
+        batch_rule("vm", &pick(true)),
+        batch_rule("rest", &pick(false))
+    );
+    add_module(engine, path, text, false)?;
+    engine.set_input(Value::new_object());
+    let _ = engine.eval_rule(BATCH_RULE.to_owned());
+    let mut plan = Plan { vm: None, on_vm };
+    if plan.on_vm.iter().any(|v| *v) {
+        let made = crate::vm::compile(engine, VM_RULE).and_then(|program| {
+            // The audit was per policy; the union is audited again (it shares helpers).
+            if let Some(why) = crate::vm::obstacle(&program) {
+                return Err(why);
+            }
+            crate::vm::VmProgram::new(program, engine.get_data(), crate::vm::timer(timeout))
+        });
+        match made {
+            Ok(vm) => plan.vm = Some(vm),
+            Err(e) => tracing::debug!(error = %e, "Rego policies left to the interpreter"),
+        }
     }
+    Ok(plan)
 }
 
 /// One rule's messages, or why it could not be evaluated.
 pub(crate) type RuleResult<'a> = (&'a RegoPolicy, &'a MessageRule, Result<Vec<String>, String>);
 
-/// Evaluates every per-object rule on the engine's input: one evaluation for all of them, or,
-/// when that fails (one rule errors or runs out of time), one per rule so the error is
+/// Evaluates every per-object rule on `input`. With a VM, the rules it runs go there first
+/// and the others to the interpreter's `rest` batch; without, all go to the interpreter's
+/// batch. When the VM cannot be trusted on this object (a builtin erred, the VM failed), the
+/// interpreter judges the object; when an interpreter batch fails (a rule errs or runs out of
+/// time), its rules are evaluated one by one, each under the time limit, so the error is
 /// attributed to its policy.
-/// With a VM, the batch runs there first; the interpreter takes over when the VM fails.
 pub(crate) fn eval_object<'a>(
     engine: &mut Engine,
     vm: Option<&mut RegoVM>,
+    plan: &Plan,
     input: Value,
     policies: &'a [RegoPolicy],
 ) -> Vec<RuleResult<'a>> {
-    let rules: Vec<(&RegoPolicy, &MessageRule)> = policies
-        .iter()
-        .flat_map(|p| p.rules.iter().filter(|r| r.scope == Scope::Object).map(move |r| (p, r)))
-        .collect();
-    let mut batch = true;
+    let rules = object_rules(policies);
+    let mut results: Vec<Option<Result<Vec<String>, String>>> = vec![None; rules.len()];
+    let mut interpret: Vec<usize> = (0..rules.len()).collect();
+    let mut batch = Some(BATCH_RULE);
     if let Some(vm) = vm {
-        vm.set_input(input.clone());
-        let result = vm.execute();
-        // Free the input now rather than at the next object.
-        vm.set_input(Value::Undefined);
-        match result {
-            Ok(value) => {
-                if let Some(out) = batch_results(&rules, &value) {
-                    return out;
+        let on_vm: Vec<usize> = (0..rules.len()).filter(|i| plan.on_vm.get(*i) == Some(&true)).collect();
+        match crate::vm::VmProgram::run(vm, input.clone()) {
+            crate::vm::VmRun::Value(value) => {
+                if let Some(values) = batch_values(&value, on_vm.len()) {
+                    for (i, messages) in on_vm.iter().zip(values) {
+                        results[*i] = Some(Ok(messages));
+                    }
+                    interpret.retain(|i| results[*i].is_none());
+                    batch = Some(REST_RULE);
                 }
             }
             // The interpreter's batch would run out of time as well: go rule by rule at once,
             // so a runaway policy costs two time limits, not three.
-            Err(VmError::TimeLimitExceeded { .. }) => batch = false,
-            Err(e) => tracing::debug!(error = %e, "the VM failed on an object; interpreting it"),
+            crate::vm::VmRun::TimedOut => batch = None,
+            crate::vm::VmRun::Interpret => {}
         }
     }
-    engine.set_input(input);
-    if batch {
-        let value = engine.eval_rule(BATCH_RULE.to_owned());
-        if let Some(out) = value.ok().and_then(|v| batch_results(&rules, &v)) {
-            return out;
+    if !interpret.is_empty() {
+        engine.set_input(input);
+        let values = batch.and_then(|rule| engine.eval_rule(rule.to_owned()).ok());
+        match values.as_ref().and_then(|v| batch_values(v, interpret.len())) {
+            Some(values) => {
+                for (i, messages) in interpret.iter().zip(values) {
+                    results[*i] = Some(Ok(messages));
+                }
+            }
+            None => {
+                for i in &interpret {
+                    results[*i] = Some(eval_messages(engine, &rules[*i].1.path));
+                }
+            }
         }
     }
-    // Rule by rule, each under the time limit, so an error names its policy.
-    rules.into_iter().map(|(p, r)| (p, r, eval_messages(engine, &r.path))).collect()
+    rules
+        .into_iter()
+        .zip(results)
+        .map(|((p, r), result)| (p, r, result.unwrap_or_else(|| Err("not evaluated".into()))))
+        .collect()
 }
 
-/// The messages of each rule from the batch's value: one `[value]` (or `[]` when undefined)
-/// per rule, in order.
-fn batch_results<'a>(
-    rules: &[(&'a RegoPolicy, &'a MessageRule)],
-    value: &Value,
-) -> Option<Vec<RuleResult<'a>>> {
+/// The messages of each rule from a batch's value: one `[value]` (or `[]` when undefined) per
+/// rule, in order; `None` when the value does not have that shape.
+fn batch_values(value: &Value, len: usize) -> Option<Vec<Vec<String>>> {
     let Value::Array(results) = value else { return None };
-    if results.len() != rules.len() {
+    if results.len() != len {
         return None;
     }
     Some(
-        rules
+        results
             .iter()
-            .zip(results.iter())
-            .map(|((p, r), v)| {
-                let messages = match v {
-                    Value::Array(a) => a.first().map(messages).unwrap_or_default(),
-                    _ => Vec::new(),
-                };
-                (*p, *r, Ok(messages))
+            .map(|v| match v {
+                Value::Array(a) => a.first().map(messages).unwrap_or_default(),
+                _ => Vec::new(),
             })
             .collect(),
     )
 }
 
-/// Evaluates one rule and reads its messages. Undefined means none.
+/// Evaluates one rule and reads its messages. Undefined means none. An error names the rule.
 pub(crate) fn eval_messages(engine: &mut Engine, rule: &str) -> Result<Vec<String>, String> {
-    let value = engine.eval_rule(rule.to_owned()).map_err(|e| format!("{e}"))?;
+    let value = engine.eval_rule(rule.to_owned()).map_err(|e| format!("{rule}: {e}"))?;
     Ok(messages(&value))
 }
 
