@@ -2,9 +2,8 @@
 //! reviews from JSON text, and [`assess`] for health checks (with the same projection as the
 //! compiled plugin). Not available inside WebAssembly.
 //!
-//! To run the compiled component in the real host from a test, load it with
-//! `driftless_plugin_host::PluginHost` (a dev-dependency), as driftless's own tests do, or run
-//! `driftless render|health --plugin target/wasm32-wasip2/release/NAME.wasm`.
+//! To run the compiled component in the real host from a test, enable the SDK's `host` feature
+//! (for the dev-dependency) and use `testing::compiled::{health, renderer, policy, secret_backend}`.
 
 use std::path::Path;
 
@@ -14,6 +13,9 @@ use crate::Object;
 use crate::health::{Health, HealthCheck};
 use crate::policy::{Operation, Review};
 use crate::renderer::Request;
+
+#[cfg(feature = "host")]
+pub mod compiled;
 
 /// A temporary directory standing in for a checkout; removed when dropped.
 #[derive(Debug)]
