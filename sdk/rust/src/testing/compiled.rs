@@ -176,6 +176,8 @@ fn build_uncached(dir: &Path) -> Result<PathBuf, BuildError> {
 }
 
 /// `cargo`, without the settings of the test's own build (they are for the host, not wasm).
+/// `CARGO_TARGET_DIR` stays: it decides where "the crate's target dir" is, and the build gets
+/// `--target-dir` anyway.
 fn cargo() -> Command {
     let mut cmd = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
     for (key, _) in std::env::vars_os() {
@@ -192,7 +194,6 @@ fn cargo() -> Command {
                     | "CARGO_BUILD_TARGET"
                     | "CARGO_LLVM_COV"
                     | "CARGO_PRIMARY_PACKAGE"
-                    | "CARGO_TARGET_DIR"
             )
         {
             cmd.env_remove(key);
