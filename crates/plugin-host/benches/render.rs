@@ -1,7 +1,8 @@
 //! Plugin benchmarks with the real built-in plugins:
 //! - `manifests`: 2,000 objects through the sandbox (fresh store and instance each call, as in
 //!   production), and one object (the fixed cost of a call);
-//! - `health-core`: 10,000 objects in one batch, and one object;
+//! - `health-core`: 10,000 objects in one batch, and one object; the same with wasmtime's
+//!   pooling instance allocator (`health-core (pooling)`), to compare;
 //! - loading a plugin: compiling it, and loading it from the on-disk cache after a restart.
 //!
 //! Run: `cargo bench -p driftless-plugin-host --bench render`. Figures go to
@@ -11,7 +12,7 @@
 
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 use driftless_core::Object;
-use driftless_plugin_host::{Limits, PluginHost};
+use driftless_plugin_host::{Allocator, Limits, PluginHost};
 use serde_json::{Map, json};
 
 fn live_objects(n: usize) -> Vec<Object> {
@@ -69,6 +70,18 @@ fn bench(c: &mut Criterion) {
     group.bench_function("assess 1 object", |b| b.iter(|| health.assess(&single).unwrap()));
     group.bench_function("instantiate (fresh store, no call)", |b| {
         b.iter(|| health.instantiate_only().unwrap())
+    });
+    group.finish();
+
+    let pooled_host = PluginHost::with_allocator(Limits::default(), None, Allocator::Pooling).unwrap();
+    let pooled = pooled_host.load_health("health-core", health_wasm).unwrap();
+    assert_eq!(pooled.assess(&objects).unwrap(), health.assess(&objects).unwrap());
+    let mut group = c.benchmark_group("health-core (pooling)");
+    group.sample_size(20);
+    group.bench_function("assess 10000 objects", |b| b.iter(|| pooled.assess(&objects).unwrap()));
+    group.bench_function("assess 1 object", |b| b.iter(|| pooled.assess(&single).unwrap()));
+    group.bench_function("instantiate (fresh store, no call)", |b| {
+        b.iter(|| pooled.instantiate_only().unwrap())
     });
     group.finish();
 

@@ -80,7 +80,7 @@ impl HealthPlugin {
         if handled.is_empty() {
             return Ok(results);
         }
-        let batch: Vec<String> = handled.iter().map(|&i| objects[i].as_value().to_string()).collect();
+        let batch = handled.iter().map(|&i| crate::json_text(&objects[i])).collect::<Result<Vec<_>, _>>()?;
         let answers = self.loaded.call(
             None,
             |store| self.pre.instantiate(store),

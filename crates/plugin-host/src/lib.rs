@@ -39,7 +39,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use wasmtime::component::{Component, HasSelf, InstancePre, Linker};
-use wasmtime::{Config, Engine};
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
 pub use cache::CacheOutcome;
 pub use error::{ErrorClass, PluginError};
@@ -131,6 +131,20 @@ impl Default for Limits {
         Self { timeout: Duration::from_secs(1), memory: 256 << 20 }
     }
 }
+
+/// How plugin instances get their linear memories, tables and instance state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Allocator {
+    /// `mmap` on every instantiation, `munmap` after: wasmtime's default.
+    #[default]
+    OnDemand,
+    /// Slots reserved once per host and reused (wasmtime's pooling allocator), sized for
+    /// [`POOL_INSTANCES`] concurrent calls with linear memories of at most the memory limit.
+    Pooling,
+}
+
+/// Concurrent plugin calls the pooling allocator has room for.
+pub const POOL_INSTANCES: u32 = 64;
 
 /// The kinds of plugin.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -272,9 +286,36 @@ impl PluginHost {
     /// # Errors
     /// [`PluginError::Host`] when the WebAssembly engine cannot be set up.
     pub fn with_cache(limits: Limits, cache_dir: Option<&Path>) -> Result<Self, PluginError> {
+        Self::with_allocator(limits, cache_dir, Allocator::default())
+    }
+
+    /// A host as [`PluginHost::with_cache`], with instances allocated by `allocator`.
+    ///
+    /// # Errors
+    /// [`PluginError::Host`] when the WebAssembly engine cannot be set up (for the pooling
+    /// allocator: when its address space cannot be reserved).
+    pub fn with_allocator(
+        limits: Limits,
+        cache_dir: Option<&Path>,
+        allocator: Allocator,
+    ) -> Result<Self, PluginError> {
         let host_err = |e: wasmtime::Error| PluginError::Host(format!("{e:#}"));
         let mut config = Config::new();
         config.wasm_component_model(true).epoch_interruption(true).max_wasm_stack(1 << 20);
+        if allocator == Allocator::Pooling {
+            let mut pool = PoolingAllocationConfig::new();
+            // A Rust component holds a few core instances (the program, shims), one memory and
+            // a few tables.
+            pool.total_component_instances(POOL_INSTANCES)
+                .total_core_instances(POOL_INSTANCES * 8)
+                .total_memories(POOL_INSTANCES * 2)
+                .total_tables(POOL_INSTANCES * 8)
+                .max_memory_size(limits.memory)
+                // Reuse the first MiB of a slot without giving its pages back.
+                .linear_memory_keep_resident(1 << 20)
+                .table_keep_resident(64 << 10);
+            config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+        }
         let engine = Engine::new(&config).map_err(host_err)?;
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(host_err)?;
@@ -507,6 +548,12 @@ fn check_metadata(
         )));
     }
     Ok(())
+}
+
+/// JSON text for a plugin call, written straight from the value (no intermediate copies).
+pub(crate) fn json_text<T: serde::Serialize + ?Sized>(value: &T) -> Result<String, PluginError> {
+    serde_json::to_string(value)
+        .map_err(|e| PluginError::Host(format!("cannot write JSON for a plugin call: {e}")))
 }
 
 /// Same major version, and for 0.x the same minor version.

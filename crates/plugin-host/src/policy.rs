@@ -47,16 +47,18 @@ impl PolicyPlugin {
         params: &Map<String, Value>,
         inventory: &[Object],
     ) -> Result<Vec<Decision>, PluginError> {
-        let batch: Vec<wit::Review> = reviews
+        let batch = reviews
             .iter()
-            .map(|r| wit::Review {
-                object: r.object.as_value().to_string(),
-                old_object: r.old_object.as_ref().map(|o| o.as_value().to_string()),
-                operation: r.operation.as_str().to_owned(),
+            .map(|r| {
+                Ok(wit::Review {
+                    object: crate::json_text(&r.object)?,
+                    old_object: r.old_object.as_ref().map(crate::json_text).transpose()?,
+                    operation: r.operation.as_str().to_owned(),
+                })
             })
-            .collect();
-        let params = Value::Object(params.clone()).to_string();
-        let inventory: Vec<String> = inventory.iter().map(|o| o.as_value().to_string()).collect();
+            .collect::<Result<Vec<_>, PluginError>>()?;
+        let params = crate::json_text(params)?;
+        let inventory = inventory.iter().map(crate::json_text).collect::<Result<Vec<_>, _>>()?;
         let answers = self.loaded.call(
             None,
             |store| self.pre.instantiate(store),

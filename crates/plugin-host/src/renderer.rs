@@ -60,7 +60,7 @@ impl RendererPlugin {
         let request = RenderRequest {
             root: GUEST_ROOT.to_owned(),
             path: path.to_owned(),
-            params: Value::Object(params.clone()).to_string(),
+            params: crate::json_text(params)?,
         };
         let output = self.loaded.call(
             Some(root),

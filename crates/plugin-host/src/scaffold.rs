@@ -42,11 +42,11 @@ pub fn scaffold(name: &str, kind: PluginKind, dir: &Path, sdk: &Path) -> Result<
     if !valid {
         return Err(ScaffoldError::InvalidName(name.to_owned()));
     }
-    let source = match kind {
-        PluginKind::Renderer => RENDERER,
-        PluginKind::Health => HEALTH,
-        PluginKind::Policy => POLICY,
-        PluginKind::SecretBackend => SECRET,
+    let (source, compiled_test) = match kind {
+        PluginKind::Renderer => (RENDERER, RENDERER_COMPILED),
+        PluginKind::Health => (HEALTH, HEALTH_COMPILED),
+        PluginKind::Policy => (POLICY, POLICY_COMPILED),
+        PluginKind::SecretBackend => (SECRET, SECRET_COMPILED),
     };
     let sdk = sdk.canonicalize().map_err(|_| ScaffoldError::NoSdk(sdk.to_path_buf()))?;
     if !sdk.join("Cargo.toml").is_file() || !sdk.join("../wit").is_dir() {
@@ -68,11 +68,19 @@ pub fn scaffold(name: &str, kind: PluginKind, dir: &Path, sdk: &Path) -> Result<
         "[package]\nname = \"{name}\"\nversion = \"0.1.0\"\nedition = \"2024\"\npublish = false\n\n\
          [lib]\ncrate-type = [\"cdylib\", \"rlib\"]\n\n\
          [dependencies]\ndriftless-plugin-sdk = {{ path = \"{sdk_path}\" }}\n\n\
+         [features]\n\
+         # `cargo test --features host-tests` also builds the component and runs it in the real\n\
+         # host (tests/compiled.rs). Off by default: it compiles wasmtime the first time.\n\
+         host-tests = [\"driftless-plugin-sdk/host\"]\n\n\
+         [[test]]\nname = \"compiled\"\nrequired-features = [\"host-tests\"]\n\n\
          # A workspace of its own, so the plugin builds wherever it is created.\n[workspace]\n"
     );
-    let lib = source.replace("PLUGIN_NAME", name).replace("PluginType", &type_name);
+    let fill = |text: &str| text.replace("PLUGIN_NAME", name).replace("PluginType", &type_name);
+    let lib = fill(source);
+    let compiled_test = fill(compiled_test);
     let readme = format!(
         "# {name}\n\nA driftless {kind} plugin.\n\n```sh\ncargo test                                         # unit tests, natively\n\
+         cargo test --features host-tests                   # also the component, in the real host\n\
          cargo build --release --target wasm32-wasip2       # the component\n```\n\n\
          The component is `target/wasm32-wasip2/release/{}.wasm`; check it with\n\
          `driftless plugin inspect` and use it with `--plugin`.\n",
@@ -81,6 +89,7 @@ pub fn scaffold(name: &str, kind: PluginKind, dir: &Path, sdk: &Path) -> Result<
     let files = [
         (dir.join("Cargo.toml"), manifest),
         (dir.join("src/lib.rs"), lib),
+        (dir.join("tests/compiled.rs"), compiled_test),
         (dir.join("README.md"), readme),
         (dir.join(".gitignore"), "/target\n".to_owned()),
     ];
@@ -89,6 +98,7 @@ pub fn scaffold(name: &str, kind: PluginKind, dir: &Path, sdk: &Path) -> Result<
         move |source| ScaffoldError::Io { path, source }
     };
     std::fs::create_dir_all(dir.join("src")).map_err(io(dir))?;
+    std::fs::create_dir_all(dir.join("tests")).map_err(io(dir))?;
     for (path, text) in &files {
         std::fs::write(path, text).map_err(io(path))?;
     }
@@ -141,7 +151,7 @@ mod tests {
 const HEALTH: &str = r##"//! A driftless health plugin: the health of the kinds it declares.
 
 use driftless_plugin_sdk::Object;
-use driftless_plugin_sdk::health::{Health, HealthCheck, HealthStatus, KindSelector};
+use driftless_plugin_sdk::health::{Health, HealthCheck, HealthStatus, KindSelector, Reads};
 
 /// The plugin.
 pub struct PluginType;
@@ -158,6 +168,10 @@ fn assess(object: &Object) -> Health {
 
 impl HealthCheck for PluginType {
     const NAME: &'static str = "PLUGIN_NAME";
+
+    // Edit me: every field `assess` reads (JSON pointers). Only these are parsed; the rest of
+    // each object is skipped, which makes large batches much cheaper. `Reads::All` reads all.
+    const READS: Reads = Reads::Only(&["/status"]);
 
     fn kinds() -> Vec<KindSelector> {
         // Edit me: the (group, kind) pairs this plugin assesses.
@@ -178,11 +192,12 @@ mod tests {
 
     #[test]
     fn ready_widgets_are_healthy() {
-        let widget = testing::object(r#"{"apiVersion": "example.com/v1", "kind": "Widget",
-            "metadata": {"name": "w"}, "status": {"ready": true}}"#);
-        assert_eq!(PluginType::assess(&widget).map(|h| h.status), Some(HealthStatus::Healthy));
-        let pending = testing::object(r#"{"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w"}}"#);
-        assert_eq!(PluginType::assess(&pending).map(|h| h.status), Some(HealthStatus::Progressing));
+        // `testing::assess` parses the text as the compiled plugin does, keeping only READS.
+        let widget = r#"{"apiVersion": "example.com/v1", "kind": "Widget",
+            "metadata": {"name": "w"}, "status": {"ready": true}}"#;
+        assert_eq!(testing::assess::<PluginType>(widget).map(|h| h.status), Some(HealthStatus::Healthy));
+        let pending = r#"{"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w"}}"#;
+        assert_eq!(testing::assess::<PluginType>(pending).map(|h| h.status), Some(HealthStatus::Progressing));
     }
 }
 "##;
@@ -280,6 +295,81 @@ mod tests {
 }
 "##;
 
+const RENDERER_COMPILED: &str = r##"//! The compiled renderer in the real host: `cargo test --features host-tests`.
+
+use driftless_plugin_sdk::serde_json::Map;
+use driftless_plugin_sdk::testing::{self, compiled};
+
+#[test]
+fn the_component_renders_in_the_host() {
+    let renderer = compiled::renderer(env!("CARGO_MANIFEST_DIR")).unwrap();
+    assert_eq!(renderer.metadata().name, "PLUGIN_NAME");
+    let checkout = testing::checkout(&[("app/placeholder.txt", "")]);
+    let objects = renderer.render(checkout.root(), "app", &Map::new()).unwrap();
+    assert_eq!(objects.len(), 1);
+    assert_eq!(objects[0].kind(), "ConfigMap");
+    assert_eq!(objects[0].as_value()["data"]["rendered-from"], "app");
+}
+"##;
+
+const HEALTH_COMPILED: &str = r##"//! The compiled health plugin in the real host: `cargo test --features host-tests`.
+
+use driftless_plugin_sdk::health::HealthStatus;
+use driftless_plugin_sdk::testing::{compiled, object};
+
+#[test]
+fn the_component_assesses_in_the_host() {
+    let plugin = compiled::health(env!("CARGO_MANIFEST_DIR")).unwrap();
+    assert_eq!(plugin.metadata().name, "PLUGIN_NAME");
+    let objects = [
+        object(r#"{"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "a"}, "status": {"ready": true}}"#),
+        object(r#"{"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "b"}}"#),
+        object(r#"{"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}}"#),
+    ];
+    let answers = plugin.assess(&objects).unwrap();
+    let statuses: Vec<_> = answers.iter().map(|h| h.as_ref().map(|h| h.status)).collect();
+    // A ConfigMap is not a declared kind: the host does not even send it.
+    assert_eq!(statuses, [Some(HealthStatus::Healthy), Some(HealthStatus::Progressing), None]);
+}
+"##;
+
+const POLICY_COMPILED: &str = r##"//! The compiled policy in the real host: `cargo test --features host-tests`.
+
+use driftless_plugin_sdk::serde_json::Map;
+use driftless_plugin_sdk::testing::{compiled, review};
+
+#[test]
+fn the_component_judges_in_the_host() {
+    let policy = compiled::policy(env!("CARGO_MANIFEST_DIR")).unwrap();
+    assert_eq!(policy.metadata().name, "PLUGIN_NAME");
+    let reviews = [
+        review(r#"{"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "a", "labels": {"owner": "team-a"}}}"#),
+        review(r#"{"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "b"}}"#),
+    ];
+    let decisions = policy.evaluate(&reviews, &Map::new(), &[]).unwrap();
+    assert!(decisions[0].allowed, "{decisions:?}");
+    assert!(!decisions[1].allowed && decisions[1].violations[0].message.contains("no `owner` label"));
+}
+"##;
+
+const SECRET_COMPILED: &str = r##"//! The compiled secret backend in the real host: `cargo test --features host-tests`. Nothing
+//! here reaches the network; to test fetching, serve values on loopback and load the component
+//! with `compiled::Loader` granted `127.0.0.1:PORT`.
+
+use driftless_plugin_sdk::testing::compiled::{self, host::SecretReference};
+
+#[test]
+fn the_component_needs_its_host_granted() {
+    let backend = compiled::secret_backend(env!("CARGO_MANIFEST_DIR"), &["secrets.example.com"]).unwrap();
+    assert_eq!(backend.hosts(), ["secrets.example.com"]);
+    let answers = backend.resolve(&[SecretReference::new("vault://elsewhere")]).unwrap();
+    assert!(answers[0].as_ref().unwrap_err().contains("is not a PLUGIN_NAME://NAME reference"));
+
+    let err = compiled::secret_backend(env!("CARGO_MANIFEST_DIR"), &[]).unwrap_err();
+    assert!(err.to_string().contains("outbound-http(secrets.example.com)"), "{err}");
+}
+"##;
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -293,7 +383,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let target = dir.path().join("my-check");
         let files = scaffold("my-check", PluginKind::Health, &target, &sdk()).unwrap();
-        assert_eq!(files.len(), 4);
+        assert_eq!(files.len(), 5);
+        let compiled = std::fs::read_to_string(target.join("tests/compiled.rs")).unwrap();
+        assert!(compiled.contains("compiled::health(env!(\"CARGO_MANIFEST_DIR\"))"), "{compiled}");
+        assert!(compiled.contains("\"my-check\"") && !compiled.contains("PLUGIN_NAME"));
         let lib = std::fs::read_to_string(target.join("src/lib.rs")).unwrap();
         assert!(
             lib.contains("pub struct MyCheck;") && lib.contains("const NAME: &'static str = \"my-check\";")
@@ -301,6 +394,9 @@ mod tests {
         assert!(lib.contains("fn assess(object: &Object) -> Health {"));
         let manifest = std::fs::read_to_string(target.join("Cargo.toml")).unwrap();
         assert!(manifest.contains("driftless-plugin-sdk = { path = \""), "{manifest}");
+        // The compiled-plugin test only runs with the feature, so a plain `cargo test` is fast.
+        assert!(manifest.contains("host-tests = [\"driftless-plugin-sdk/host\"]"), "{manifest}");
+        assert!(manifest.contains("name = \"compiled\"\nrequired-features = [\"host-tests\"]"), "{manifest}");
         assert!(!target.join("wit").exists());
 
         assert!(matches!(

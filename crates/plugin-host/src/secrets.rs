@@ -76,13 +76,10 @@ impl SecretBackendPlugin {
         if references.is_empty() {
             return Ok(Vec::new());
         }
-        let batch: Vec<wit::SecretReference> = references
+        let batch = references
             .iter()
-            .map(|r| wit::SecretReference {
-                uri: r.uri.clone(),
-                params: Value::Object(r.params.clone()).to_string(),
-            })
-            .collect();
+            .map(|r| Ok(wit::SecretReference { uri: r.uri.clone(), params: crate::json_text(&r.params)? }))
+            .collect::<Result<Vec<_>, PluginError>>()?;
         let answers = self.loaded.call(
             None,
             |store| self.pre.instantiate(store),

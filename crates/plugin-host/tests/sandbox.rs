@@ -8,7 +8,7 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use driftless_e2e::{HOSTILE_PLUGIN, write_files};
-use driftless_plugin_host::{ErrorClass, Limits, PluginError, PluginHost, RendererPlugin};
+use driftless_plugin_host::{Allocator, ErrorClass, Limits, PluginError, PluginHost, RendererPlugin};
 use serde_json::{Map, Value};
 
 fn host() -> &'static PluginHost {
@@ -180,4 +180,29 @@ fn tighter_limits_apply() {
     let err = plugin.render(root.path(), ".", &Map::new()).unwrap_err();
     assert!(matches!(err, PluginError::Timeout { .. }), "{err}");
     assert!(started.elapsed() < Duration::from_millis(1000), "{:?}", started.elapsed());
+}
+
+#[test]
+fn the_pooling_allocator_keeps_every_limit() {
+    let limits = Limits { timeout: Duration::from_millis(300), memory: 32 << 20 };
+    let host = PluginHost::with_allocator(limits, None, Allocator::Pooling).unwrap();
+    let plugin = host.load_renderer("hostile.wasm", &std::fs::read(HOSTILE_PLUGIN).unwrap()).unwrap();
+    let render = |mode: &str| {
+        let root = tempfile::tempdir().unwrap();
+        write_files(root.path(), &[("mode", mode)]);
+        plugin.render(root.path(), ".", &Map::new())
+    };
+    for mode in ["alloc", "flood"] {
+        let err = render(mode).unwrap_err();
+        assert!(matches!(err, PluginError::MemoryLimit { limit, .. } if limit == 32 << 20), "{mode}: {err}");
+    }
+    let started = Instant::now();
+    assert!(matches!(render("loop").unwrap_err(), PluginError::Timeout { .. }));
+    assert!(started.elapsed() < Duration::from_millis(1300), "{:?}", started.elapsed());
+    let err = render("trap").unwrap_err();
+    assert!(err.to_string().contains("hostile plugin trapping on purpose"), "{err}");
+    // Slots are reused after every kind of failure, more times than the pool has slots.
+    for _ in 0..2 * driftless_plugin_host::POOL_INSTANCES {
+        assert_eq!(render("ok").unwrap().len(), 1);
+    }
 }

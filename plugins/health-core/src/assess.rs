@@ -730,10 +730,32 @@ mod tests {
     use serde_json::json;
 
     fn run(v: &Value) -> Health {
-        match assess(v) {
+        match assess_both_ways(v) {
             Some(h) => h,
             None => panic!("expected an assessment for {v}"),
         }
+    }
+
+    /// `assess` of the whole object, checked against what the compiled plugin answers for the
+    /// object's JSON text, which it parses with the projection of `HealthCore::READS`: a field
+    /// `assess` reads that READS leaves out makes them differ.
+    fn assess_both_ways(v: &Value) -> Option<Health> {
+        let full = assess(v);
+        let text = v.to_string();
+        let projected = driftless_plugin_sdk::testing::assess::<crate::HealthCore>(&text);
+        match driftless_plugin_sdk::Object::from_value(v.clone()) {
+            Ok(_) => {
+                let full_sdk = full.as_ref().map(|h| (format!("{:?}", h.status), h.message.clone()));
+                let projected = projected.map(|h| (format!("{:?}", h.status), h.message));
+                assert_eq!(full_sdk, projected, "projection changed the answer for {text}");
+            }
+            // Not an object: the plugin says so, without assessing it.
+            Err(e) => {
+                let h = projected.unwrap_or_else(|| panic!("no answer for {text}"));
+                assert_eq!(h.message, format!("not a Kubernetes object: {e}"), "{text}");
+            }
+        }
+        full
     }
 
     #[track_caller]
@@ -1911,7 +1933,7 @@ mod tests {
                     }
                     let kind_changed =
                         matches!(path.first().map(String::as_str), None | Some("apiVersion" | "kind"));
-                    match assess(&v) {
+                    match assess_both_ways(&v) {
                         Some(h) => assert_ne!(h.status, Status::Missing, "{v}"),
                         None => assert!(kind_changed, "lost the kind for {v}"),
                     }

@@ -1,10 +1,15 @@
 //! Health plugins: live objects in, health out.
 //!
 //! Implement [`HealthCheck`] and call [`export_health!`](crate::export_health) once.
+//!
+//! Most of the time of a health call goes into parsing the objects. A check that reads only a
+//! few fields says which in [`HealthCheck::READS`]; the SDK then builds values for those only
+//! and skips the rest of each object's JSON text (see [`crate::project`]).
 
 use crate::Object;
 use crate::bindings::health::exports::driftless::plugin::health_check as wit;
 
+pub use crate::project::{Projection, ReadError, Reads};
 pub use driftless_core::health::{Health, HealthStatus};
 
 /// A kind a health plugin assesses.
@@ -28,11 +33,37 @@ pub trait HealthCheck {
     /// The plugin's name: lowercase letters, digits and `-`.
     const NAME: &'static str;
 
+    /// The fields [`HealthCheck::assess`] reads, as JSON pointers (`/status`,
+    /// `/metadata/generation`); the object it is given holds these (and `apiVersion` and
+    /// `kind`) and nothing else. Default: the whole object.
+    ///
+    /// Reading a field that is not listed finds it absent, so list every field the check looks
+    /// at (or a parent of it) and test the check through [`read_object`] or
+    /// `driftless_plugin_sdk::testing::assess`, which apply the same projection.
+    const READS: Reads = Reads::All;
+
     /// The kinds this plugin assesses.
     fn kinds() -> Vec<KindSelector>;
 
     /// The health of one live object; `None` when this plugin does not handle it.
     fn assess(object: &Object) -> Option<Health>;
+}
+
+/// Parse an object's JSON text as the plugin `H` receives it: only the fields in `H::READS`.
+///
+/// # Errors
+/// [`ReadError`] when the text is not JSON or not a Kubernetes object.
+pub fn read_object<H: HealthCheck>(text: &str) -> Result<Object, ReadError> {
+    crate::project::parse(text, H::READS)
+}
+
+/// What the compiled plugin answers for one object's JSON text: `H::assess` of the object
+/// parsed with `projection` (of `H::READS`), or Unknown when the text is not a Kubernetes object.
+pub(crate) fn assess_text<H: HealthCheck>(projection: &Projection, text: &str) -> Option<Health> {
+    match projection.parse(text) {
+        Ok(object) => H::assess(&object),
+        Err(e) => Some(Health::new(HealthStatus::Unknown, format!("not a Kubernetes object: {e}"))),
+    }
 }
 
 #[doc(hidden)]
@@ -42,16 +73,12 @@ pub fn __kinds<H: HealthCheck>() -> Vec<wit::KindSelector> {
 
 #[doc(hidden)]
 pub fn __assess<H: HealthCheck>(objects: Vec<String>) -> Vec<Option<wit::Health>> {
+    // The selection is prepared once per batch, not per object.
+    let projection = Projection::new(H::READS);
     objects
         .iter()
         .map(|text| {
-            let object = serde_json::from_str::<serde_json::Value>(text)
-                .map_err(|e| e.to_string())
-                .and_then(|v| Object::from_value(v).map_err(|e| e.to_string()));
-            let health = match object {
-                Ok(object) => H::assess(&object)?,
-                Err(e) => Health::new(HealthStatus::Unknown, format!("not a Kubernetes object: {e}")),
-            };
+            let health = assess_text::<H>(&projection, text)?;
             let status = match health.status {
                 HealthStatus::Healthy => wit::HealthStatus::Healthy,
                 HealthStatus::Progressing => wit::HealthStatus::Progressing,

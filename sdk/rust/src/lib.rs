@@ -55,6 +55,7 @@ pub mod health;
 pub mod http;
 pub mod log;
 pub mod policy;
+pub mod project;
 pub mod renderer;
 pub mod secrets;
 #[cfg(not(target_arch = "wasm32"))]

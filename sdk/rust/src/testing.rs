@@ -1,17 +1,21 @@
 //! Helpers for a plugin's native unit tests (`cargo test`): a throw-away checkout, objects and
-//! reviews from JSON text. Not available inside WebAssembly.
+//! reviews from JSON text, and [`assess`] for health checks (with the same projection as the
+//! compiled plugin). Not available inside WebAssembly.
 //!
-//! To run the compiled component in the real host from a test, load it with
-//! `driftless_plugin_host::PluginHost` (a dev-dependency), as driftless's own tests do, or run
-//! `driftless render|health --plugin target/wasm32-wasip2/release/NAME.wasm`.
+//! To run the compiled component in the real host from a test, enable the SDK's `host` feature
+//! (for the dev-dependency) and use `testing::compiled::{health, renderer, policy, secret_backend}`.
 
 use std::path::Path;
 
 use serde_json::{Map, Value};
 
 use crate::Object;
+use crate::health::{Health, HealthCheck};
 use crate::policy::{Operation, Review};
 use crate::renderer::Request;
+
+#[cfg(feature = "host")]
+pub mod compiled;
 
 /// A temporary directory standing in for a checkout; removed when dropped.
 #[derive(Debug)]
@@ -67,6 +71,15 @@ pub fn object(json: &str) -> Object {
     let value: Value =
         serde_json::from_str(json).unwrap_or_else(|e| panic!("invalid JSON in a test object: {e}"));
     Object::from_value(value).unwrap_or_else(|e| panic!("not a Kubernetes object: {e}"))
+}
+
+/// What the health plugin `H` answers for one object given as JSON text, as its compiled
+/// component does: the object is parsed with the projection of `H::READS`, so a field the check
+/// reads but does not declare is absent here too. Text that is not a Kubernetes object gets
+/// `Unknown`, as in the plugin.
+#[must_use]
+pub fn assess<H: HealthCheck>(json: &str) -> Option<Health> {
+    crate::health::assess_text::<H>(&crate::health::Projection::new(H::READS), json)
 }
 
 /// A review of a new object (`CREATE`) from JSON text.
