@@ -22,6 +22,41 @@
 //! [`PluginHost::load_health`] / [`PluginHost::load_policy`] /
 //! [`PluginHost::load_secret_backend`], and [`PluginHost::inspect`].
 
+/// A plugin kind's handle: the loaded component and its world's pre-instantiation, a `Debug`
+/// that shows the metadata, a constructor that checks the component against the world, and
+/// `metadata()`.
+macro_rules! plugin_handle {
+    ($(#[$doc:meta])* $name:ident, $pre:ident) => {
+        $(#[$doc])*
+        pub struct $name {
+            loaded: $crate::Loaded,
+            pre: $pre<$crate::sandbox::State>,
+        }
+
+        impl std::fmt::Debug for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.debug_struct(stringify!($name)).field("metadata", &self.loaded.metadata).finish_non_exhaustive()
+            }
+        }
+
+        impl $name {
+            pub(crate) fn new(loaded: $crate::Loaded) -> Result<Self, $crate::PluginError> {
+                let pre = $pre::new(loaded.pre.clone()).map_err(|e| $crate::PluginError::Invalid {
+                    plugin: loaded.label.clone(),
+                    reason: format!("{e:#}"),
+                })?;
+                Ok(Self { loaded, pre })
+            }
+
+            /// The plugin's own metadata.
+            #[must_use]
+            pub fn metadata(&self) -> &$crate::PluginMetadata {
+                &self.loaded.metadata
+            }
+        }
+    };
+}
+
 mod cache;
 mod error;
 mod health;

@@ -4,38 +4,19 @@ use driftless_core::{Object, ObjectRef};
 
 use serde_json::{Map, Value};
 
+use crate::PluginError;
 use crate::bindings::policy::exports::driftless::plugin::policy_check as wit;
 use crate::bindings::policy::{Policy as PolicyWorld, PolicyPre};
-use crate::sandbox::State;
-use crate::{Loaded, PluginError, PluginMetadata};
 
 pub use driftless_core::policy::{Decision, Operation, Review, Violation};
 
-/// A compiled, checked policy plugin.
-pub struct PolicyPlugin {
-    loaded: Loaded,
-    pre: PolicyPre<State>,
-}
-
-impl std::fmt::Debug for PolicyPlugin {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PolicyPlugin").field("metadata", &self.loaded.metadata).finish_non_exhaustive()
-    }
-}
+plugin_handle!(
+    /// A compiled, checked policy plugin.
+    PolicyPlugin,
+    PolicyPre
+);
 
 impl PolicyPlugin {
-    pub(crate) fn new(loaded: Loaded) -> Result<Self, PluginError> {
-        let pre = PolicyPre::new(loaded.pre.clone())
-            .map_err(|e| PluginError::Invalid { plugin: loaded.label.clone(), reason: format!("{e:#}") })?;
-        Ok(Self { loaded, pre })
-    }
-
-    /// The plugin's own metadata.
-    #[must_use]
-    pub fn metadata(&self) -> &PluginMetadata {
-        &self.loaded.metadata
-    }
-
     /// Judge a batch of reviews in one sandboxed call; one decision per review, in order.
     ///
     /// # Errors

@@ -7,35 +7,16 @@ use serde_json::{Map, Value};
 
 use crate::bindings::renderer::exports::driftless::plugin::render::RenderRequest;
 use crate::bindings::renderer::{Renderer, RendererPre};
-use crate::sandbox::State;
-use crate::{GUEST_ROOT, Loaded, PluginError, PluginMetadata};
+use crate::{GUEST_ROOT, PluginError};
 
-/// A compiled, checked renderer, ready to be called any number of times (each call in a fresh
-/// sandbox).
-pub struct RendererPlugin {
-    loaded: Loaded,
-    pre: RendererPre<State>,
-}
-
-impl std::fmt::Debug for RendererPlugin {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RendererPlugin").field("metadata", &self.loaded.metadata).finish_non_exhaustive()
-    }
-}
+plugin_handle!(
+    /// A compiled, checked renderer, ready to be called any number of times (each call in a fresh
+    /// sandbox).
+    RendererPlugin,
+    RendererPre
+);
 
 impl RendererPlugin {
-    pub(crate) fn new(loaded: Loaded) -> Result<Self, PluginError> {
-        let pre = RendererPre::new(loaded.pre.clone())
-            .map_err(|e| PluginError::Invalid { plugin: loaded.label.clone(), reason: format!("{e:#}") })?;
-        Ok(Self { loaded, pre })
-    }
-
-    /// The plugin's own metadata.
-    #[must_use]
-    pub fn metadata(&self) -> &PluginMetadata {
-        &self.loaded.metadata
-    }
-
     /// The SHA-256 of the component, hex-encoded.
     #[must_use]
     pub fn content_hash(&self) -> &str {

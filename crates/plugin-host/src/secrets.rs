@@ -3,10 +3,9 @@
 
 use serde_json::{Map, Value};
 
+use crate::PluginError;
 use crate::bindings::secrets::exports::driftless::plugin::secrets as wit;
 use crate::bindings::secrets::{SecretBackend as SecretWorld, SecretBackendPre};
-use crate::sandbox::State;
-use crate::{Loaded, PluginError, PluginMetadata};
 
 /// A resolved secret: bytes that never print.
 pub type SecretValue = driftless_core::Secret<Vec<u8>>;
@@ -28,31 +27,13 @@ impl SecretReference {
     }
 }
 
-/// A compiled, checked secret backend.
-pub struct SecretBackendPlugin {
-    loaded: Loaded,
-    pre: SecretBackendPre<State>,
-}
-
-impl std::fmt::Debug for SecretBackendPlugin {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SecretBackendPlugin").field("metadata", &self.loaded.metadata).finish_non_exhaustive()
-    }
-}
+plugin_handle!(
+    /// A compiled, checked secret backend.
+    SecretBackendPlugin,
+    SecretBackendPre
+);
 
 impl SecretBackendPlugin {
-    pub(crate) fn new(loaded: Loaded) -> Result<Self, PluginError> {
-        let pre = SecretBackendPre::new(loaded.pre.clone())
-            .map_err(|e| PluginError::Invalid { plugin: loaded.label.clone(), reason: format!("{e:#}") })?;
-        Ok(Self { loaded, pre })
-    }
-
-    /// The plugin's own metadata.
-    #[must_use]
-    pub fn metadata(&self) -> &PluginMetadata {
-        &self.loaded.metadata
-    }
-
     /// The hosts this plugin may reach: the ones it declared, all granted.
     #[must_use]
     pub fn hosts(&self) -> Vec<String> {
