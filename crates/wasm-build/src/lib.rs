@@ -22,6 +22,34 @@ pub struct Plugin {
     pub file: &'static str,
 }
 
+/// `cargo` (the one running this build or test, else from `PATH`) without the settings of the
+/// outer build, which are for the host and not for wasm: features, cfgs, rustflags, wrappers,
+/// the build target. `CARGO_TARGET_DIR` stays; callers decide.
+#[must_use]
+pub fn cargo_for_wasm() -> Command {
+    let mut cmd = Command::new(env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+    for (key, _) in env::vars_os() {
+        let Some(key) = key.to_str() else { continue };
+        if key.starts_with("CARGO_FEATURE_")
+            || key.starts_with("CARGO_CFG_")
+            || matches!(
+                key,
+                "RUSTFLAGS"
+                    | "CARGO_ENCODED_RUSTFLAGS"
+                    | "CARGO_BUILD_RUSTFLAGS"
+                    | "RUSTC_WORKSPACE_WRAPPER"
+                    | "RUSTC_WRAPPER"
+                    | "CARGO_BUILD_TARGET"
+                    | "CARGO_LLVM_COV"
+                    | "CARGO_PRIMARY_PACKAGE"
+            )
+        {
+            cmd.env_remove(key);
+        }
+    }
+    cmd
+}
+
 /// Build `plugins` and return the path of each component in `OUT_DIR`, in the same order.
 ///
 /// Build scripts may panic to report failure; this function panics with cargo's output when
@@ -42,34 +70,14 @@ pub fn build_plugins(plugins: &[Plugin]) -> Vec<PathBuf> {
     }
 
     ensure_target_installed();
-    let cargo = env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let mut cmd = Command::new(cargo);
+    let mut cmd = cargo_for_wasm();
+    // The nested build has a target directory of its own (sharing the outer one would deadlock).
+    cmd.env_remove("CARGO_TARGET_DIR");
     cmd.current_dir(&workspace)
         .args(["build", "--release", "--target", TARGET, "--target-dir"])
         .arg(&target_dir);
     for plugin in plugins {
         cmd.args(["-p", plugin.package]);
-    }
-    // The outer build's settings are for the host, not for wasm: drop them.
-    for (key, _) in env::vars_os() {
-        let Some(key) = key.to_str() else { continue };
-        if key.starts_with("CARGO_FEATURE_")
-            || key.starts_with("CARGO_CFG_")
-            || matches!(
-                key,
-                "RUSTFLAGS"
-                    | "CARGO_ENCODED_RUSTFLAGS"
-                    | "CARGO_BUILD_RUSTFLAGS"
-                    | "RUSTC_WORKSPACE_WRAPPER"
-                    | "RUSTC_WRAPPER"
-                    | "CARGO_TARGET_DIR"
-                    | "CARGO_BUILD_TARGET"
-                    | "CARGO_LLVM_COV"
-                    | "CARGO_PRIMARY_PACKAGE"
-            )
-        {
-            cmd.env_remove(key);
-        }
     }
     // Plugins are small and built rarely: whole-program optimisation pays at every call.
     cmd.env("CARGO_PROFILE_RELEASE_LTO", "true").env("CARGO_PROFILE_RELEASE_CODEGEN_UNITS", "1");

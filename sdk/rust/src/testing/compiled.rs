@@ -24,7 +24,6 @@
 use std::collections::HashMap;
 use std::ops::Deref;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::{Arc, Mutex, OnceLock};
 
 pub use driftless_plugin_host::{
@@ -33,7 +32,7 @@ pub use driftless_plugin_host::{
 };
 
 /// The target plugins are built for.
-pub const TARGET: &str = "wasm32-wasip2";
+pub use driftless_wasm_build::TARGET;
 
 /// Why a plugin crate could not be built.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -110,7 +109,7 @@ pub fn build_plugin(manifest_dir: impl AsRef<Path>) -> Result<PathBuf, BuildErro
 fn package_of(dir: &Path) -> Result<(String, String, PathBuf), BuildError> {
     let failed = |reason: String| BuildError::Metadata { dir: dir.to_path_buf(), reason };
     let manifest = dir.join("Cargo.toml");
-    let output = cargo()
+    let output = driftless_wasm_build::cargo_for_wasm()
         .args(["metadata", "--format-version", "1", "--no-deps", "--manifest-path"])
         .arg(&manifest)
         .output()
@@ -146,7 +145,7 @@ fn package_of(dir: &Path) -> Result<(String, String, PathBuf), BuildError> {
 fn build_uncached(dir: &Path) -> Result<PathBuf, BuildError> {
     let (krate, lib, target_dir) = package_of(dir)?;
     let target_dir = target_dir.join("driftless-plugin-test");
-    let mut cmd = cargo();
+    let mut cmd = driftless_wasm_build::cargo_for_wasm();
     cmd.args(["build", "--release", "--target", TARGET, "--manifest-path"])
         .arg(dir.join("Cargo.toml"))
         .args(["-p", &krate, "--target-dir"])
@@ -173,33 +172,6 @@ fn build_uncached(dir: &Path) -> Result<PathBuf, BuildError> {
         return Err(BuildError::Missing { krate, path });
     }
     Ok(path)
-}
-
-/// `cargo`, without the settings of the test's own build (they are for the host, not wasm).
-/// `CARGO_TARGET_DIR` stays: it decides where "the crate's target dir" is, and the build gets
-/// `--target-dir` anyway.
-fn cargo() -> Command {
-    let mut cmd = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
-    for (key, _) in std::env::vars_os() {
-        let Some(key) = key.to_str() else { continue };
-        if key.starts_with("CARGO_FEATURE_")
-            || key.starts_with("CARGO_CFG_")
-            || matches!(
-                key,
-                "RUSTFLAGS"
-                    | "CARGO_ENCODED_RUSTFLAGS"
-                    | "CARGO_BUILD_RUSTFLAGS"
-                    | "RUSTC_WORKSPACE_WRAPPER"
-                    | "RUSTC_WRAPPER"
-                    | "CARGO_BUILD_TARGET"
-                    | "CARGO_LLVM_COV"
-                    | "CARGO_PRIMARY_PACKAGE"
-            )
-        {
-            cmd.env_remove(key);
-        }
-    }
-    cmd
 }
 
 /// Why a compiled plugin could not be loaded.
