@@ -6,13 +6,16 @@
 // Fixture helpers outside #[test] functions: a failed setup step fails the test.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod support;
+
 use std::io::{BufRead, BufReader};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdout, Command, Output, Stdio};
+use std::process::{Child, ChildStdout, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
+use support::{git_in, run};
 
 const BIN: &str = env!("CARGO_BIN_EXE_driftless");
 
@@ -43,12 +46,6 @@ macro_rules! require_tools {
             return;
         }
     };
-}
-
-fn run(cmd: &mut Command) -> Output {
-    let out = cmd.output().unwrap();
-    assert!(out.status.success(), "{cmd:?}: {}", String::from_utf8_lossy(&out.stderr));
-    out
 }
 
 fn free_port() -> u16 {
@@ -184,13 +181,7 @@ impl Fixture {
     }
 
     fn git(&self, args: &[&str]) -> String {
-        let out = run(Command::new("git")
-            .args(["-c", "user.name=Me", "-c", "user.email=me@example.com", "-c", "gpg.format=ssh"])
-            .args(args)
-            .current_dir(&self.repo)
-            .env("GIT_CONFIG_NOSYSTEM", "1")
-            .env("GIT_CONFIG_GLOBAL", "/dev/null"));
-        String::from_utf8(out.stdout).unwrap().trim().to_owned()
+        git_in(&self.repo, args)
     }
 
     fn write(&self, path: &str, text: &str) {

@@ -4,8 +4,11 @@
 // Fixture helpers outside #[test] functions: a failed setup step fails the test.
 #![allow(clippy::unwrap_used, clippy::panic)]
 
+mod support;
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
+use support::{git_in, run};
 
 struct Fixture {
     _tmp: tempfile::TempDir,
@@ -14,12 +17,6 @@ struct Fixture {
     key: PathBuf,
     other_key: PathBuf,
     cache: PathBuf,
-}
-
-fn run(cmd: &mut Command) -> Output {
-    let out = cmd.output().unwrap();
-    assert!(out.status.success(), "{cmd:?}: {}", String::from_utf8_lossy(&out.stderr));
-    out
 }
 
 impl Fixture {
@@ -40,13 +37,7 @@ impl Fixture {
     }
 
     fn git(&self, args: &[&str]) -> String {
-        let out = run(Command::new("git")
-            .args(["-c", "user.name=Me", "-c", "user.email=me@example.com", "-c", "gpg.format=ssh"])
-            .args(args)
-            .current_dir(&self.repo)
-            .env("GIT_CONFIG_NOSYSTEM", "1")
-            .env("GIT_CONFIG_GLOBAL", "/dev/null"));
-        String::from_utf8(out.stdout).unwrap().trim().to_owned()
+        git_in(&self.repo, args)
     }
 
     /// Commit a file change, signed with `key` (or unsigned); returns the commit id.
