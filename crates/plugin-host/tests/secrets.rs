@@ -203,12 +203,9 @@ fn a_server_that_never_answers_cannot_hold_the_call_past_its_deadline() {
     assert!(elapsed < Duration::from_secs(3), "took {elapsed:?}");
     // Either the request timed out (an error for that reference) or the call was stopped.
     match result {
-        // The plugin's own HTTP timeout (`ErrorCode::ConnectionReadTimeout`, or "timed out")
-        // may fire before the host's deadline.
-        Ok(values) => assert!(
-            values[0].as_ref().is_err_and(|e| e.contains("timed out") || e.contains("Timeout")),
-            "{values:?}"
-        ),
+        // The plugin's own HTTP timeouts (waiting for the response, reading it) may fire
+        // before the host's deadline.
+        Ok(values) => assert!(values[0].as_ref().is_err_and(|e| e.contains("timed out")), "{values:?}"),
         Err(err) => assert!(matches!(err, PluginError::Timeout { .. }), "{err}"),
     }
 }

@@ -210,6 +210,9 @@ mod imp {
             ErrorCode::ConnectionRefused => "connection refused".to_owned(),
             ErrorCode::ConnectionTimeout => "connection timed out".to_owned(),
             ErrorCode::HttpResponseTimeout => "timed out waiting for the response".to_owned(),
+            ErrorCode::ConnectionReadTimeout => "timed out reading from the connection".to_owned(),
+            ErrorCode::ConnectionWriteTimeout => "timed out writing to the connection".to_owned(),
+            ErrorCode::DnsTimeout => "DNS lookup timed out".to_owned(),
             other => format!("{other:?}"),
         };
         failed(url, &what)
