@@ -111,6 +111,16 @@ fn eval_exits_0_when_allowed_1_when_denied_2_on_bad_input() {
     let missing = driftless(&["policy", "eval", "--policies", "policies", "-f", "no/such/file.yaml"]);
     assert_eq!(missing.status.code(), Some(2));
     assert!(text(&missing.stderr).contains("no/such/file.yaml"), "{}", text(&missing.stderr));
+    // Recursive rules would overflow regorus's stack and abort the process: refused at load.
+    let recursive = "crates/policy/tests/fixtures/recursive";
+    let eval = ["policy", "eval", "--policies", recursive, "-f", "policies/no_latest_tag/examples"];
+    for args in [&eval[..], &["policy", "test", recursive]] {
+        let out = driftless(args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", text(&out.stderr));
+        let cycle =
+            "p.rego:6:1: recursive rules are not allowed in Rego: data.recursive.a -> data.recursive.b";
+        assert!(text(&out.stderr).contains(cycle), "{args:?}: {}", text(&out.stderr));
+    }
 }
 
 #[test]

@@ -112,6 +112,7 @@ pub(crate) fn load_template(path: &Path, doc: &Value, timeout: Duration) -> Resu
             rego::add_module(&mut engine, &lib, text.to_owned(), !v1)?;
         }
     }
+    crate::recursion::check(engine.get_modules())?;
     let declared = engine
         .has_declared_rule_rooted_at(&label.display().to_string(), "violation")
         .map_err(|e| PolicyError::Rego { path: label.clone(), message: format!("{e}") })?;

@@ -24,6 +24,7 @@ mod gatekeeper;
 pub mod matcher;
 mod opa;
 pub mod output;
+mod recursion;
 pub mod rego;
 mod testing;
 mod vm;
@@ -288,6 +289,7 @@ fn compile_rego(
         let package = rego::add_module(&mut engine, path, read(path)?, options.rego_v0)?;
         files.push((path.clone(), package));
     }
+    recursion::check(engine.get_modules())?;
     add_data(&mut engine, &found.data)?;
     Ok((engine, files))
 }
