@@ -26,6 +26,7 @@ mod opa;
 pub mod output;
 mod recursion;
 pub mod rego;
+mod stack;
 mod testing;
 mod vm;
 pub mod waiver;
@@ -278,6 +279,17 @@ fn add_data(engine: &mut regorus::Engine, data: &[(PathBuf, Vec<String>)]) -> Re
     Ok(())
 }
 
+/// The verdict when Rego could not be evaluated at all: an error, which blocks under `deny`.
+fn thread_failure(message: String) -> Verdict {
+    Verdict {
+        policy: "driftless.policy".into(),
+        engine: "rego",
+        own: Enforcement::Deny,
+        object: None,
+        result: Err(message),
+    }
+}
+
 /// Compiles the Rego sources (and their data) into one engine; the packages of each file.
 fn compile_rego(
     found: &Found,
@@ -318,10 +330,15 @@ impl PolicySet {
             rego_interpreter: false,
         };
         if !found.rego.is_empty() {
-            let (mut engine, files) = compile_rego(&found, options)?;
-            let policies = rego::discover(&engine, &files)?;
-            let plan = rego::add_batch(&mut engine, &policies, options.timeout)?;
-            set.rego = Some(RegoSet { engine, policies, plan });
+            let load = || -> Result<RegoSet, PolicyError> {
+                let (mut engine, files) = compile_rego(&found, options)?;
+                let policies = rego::discover(&engine, &files)?;
+                let plan = rego::add_batch(&mut engine, &policies, options.timeout)?;
+                Ok(RegoSet { engine, policies, plan })
+            };
+            let first = found.rego.first().cloned().unwrap_or_default();
+            let loaded = stack::run(load).map_err(|message| PolicyError::Rego { path: first, message })?;
+            set.rego = Some(loaded?);
         }
         for path in &found.yaml {
             set.load_gatekeeper_file(path, options)?;
@@ -534,8 +551,13 @@ impl PolicySet {
         inventory: &Inventory,
         now: SystemTime,
     ) -> Report {
-        let mut verdicts = self.evaluate_per_object(subjects, inventory);
-        verdicts.extend(self.evaluate_set(subjects));
+        // regorus recurses: Rego and Gatekeeper run on threads with a known, large stack.
+        let rego = stack::run(|| {
+            let mut verdicts = self.evaluate_per_object(subjects, inventory);
+            verdicts.extend(self.evaluate_set(subjects));
+            verdicts
+        });
+        let mut verdicts = rego.unwrap_or_else(|e| vec![thread_failure(e)]);
         verdicts.extend(self.evaluate_opa(subjects));
         if !self.plugins.is_empty() {
             verdicts.extend(self.evaluate_plugins(&reviews(), inventory));
@@ -650,21 +672,16 @@ impl PolicySet {
                 .into_iter()
                 .map(|(start, part, rego, gk)| {
                     let work = &work;
-                    scope.spawn(move || work(start, part, rego, gk))
+                    stack::spawn_scoped(scope, move || work(start, part, rego, gk))
                 })
                 .collect();
             handles
                 .into_iter()
-                .flat_map(|h| {
-                    h.join().unwrap_or_else(|_| {
-                        vec![Verdict {
-                            policy: "driftless.policy".into(),
-                            engine: "rego",
-                            own: Enforcement::Deny,
-                            object: None,
-                            result: Err("an evaluation thread panicked".into()),
-                        }]
-                    })
+                .flat_map(|h| match h {
+                    Ok(h) => h
+                        .join()
+                        .unwrap_or_else(|_| vec![thread_failure("an evaluation thread panicked".into())]),
+                    Err(e) => vec![thread_failure(format!("cannot start an evaluation thread: {e}"))],
                 })
                 .collect()
         })

@@ -21,6 +21,11 @@ use regorus::unstable::{AssignOp, Expr, Literal, Module, Query, Ref, Rule, RuleH
 
 use crate::PolicyError;
 
+/// The longest chain of rules depending on each other that is accepted. regorus evaluates a
+/// rule's dependencies recursively, so a long enough chain overflows any stack; real policies
+/// stay within a dozen (the library's deepest chain is 5 rules).
+pub(crate) const MAX_RULE_DEPTH: usize = 64;
+
 /// One rule path (every definition of it together) in the graph.
 struct Node {
     /// `["data", "<package>", ..., "<rule>"]`.
@@ -37,13 +42,22 @@ impl Node {
     fn name(&self) -> String {
         self.path.join(".")
     }
+
+    /// An error at this rule's first definition.
+    fn error(&self, what: &str) -> PolicyError {
+        PolicyError::Rego {
+            path: PathBuf::from(&self.file),
+            message: format!("{}:{}:{}: {what}", self.file, self.line, self.col),
+        }
+    }
 }
 
-/// Refuses the modules when any rule depends on itself, directly or through others.
+/// Refuses the modules when any rule depends on itself, directly or through others, or when
+/// rules depend on each other more than [`MAX_RULE_DEPTH`] deep.
 ///
 /// # Errors
-/// [`PolicyError::Rego`] naming the cycle (`data.p.a -> data.p.b -> data.p.a`) and the file,
-/// line and column of its first rule.
+/// [`PolicyError::Rego`] naming the cycle (`data.p.a -> data.p.b -> data.p.a`) or the chain,
+/// and the file, line and column of its first rule.
 pub(crate) fn check(modules: &[Ref<Module>]) -> Result<(), PolicyError> {
     let mut nodes: Vec<Node> = Vec::new();
     let mut index: BTreeMap<Vec<String>, usize> = BTreeMap::new();
@@ -85,30 +99,51 @@ pub(crate) fn check(modules: &[Ref<Module>]) -> Result<(), PolicyError> {
             .collect();
         nodes[id].deps.extend(deps);
     }
-    match find_cycle(&nodes) {
-        None => Ok(()),
-        Some(cycle) => {
+    let order = match depth_first(&nodes) {
+        Ok(order) => order,
+        Err(cycle) => {
             let first = &nodes[cycle[0]];
             let mut names: Vec<String> = cycle.iter().map(|i| nodes[*i].name()).collect();
             names.push(first.name());
-            Err(PolicyError::Rego {
-                path: PathBuf::from(&first.file),
-                message: format!(
-                    "{}:{}:{}: recursive rules are not allowed in Rego: {}",
-                    first.file,
-                    first.line,
-                    first.col,
-                    names.join(" -> ")
-                ),
-            })
+            return Err(
+                first.error(&format!("recursive rules are not allowed in Rego: {}", names.join(" -> ")))
+            );
         }
+    };
+    // The longest chain of rules that depend on each other, each rule's computed after those
+    // it depends on (`order` is a post-order).
+    let mut depth = vec![0_usize; nodes.len()];
+    let mut next: Vec<Option<usize>> = vec![None; nodes.len()];
+    for &node in &order {
+        let deepest = nodes[node].deps.iter().copied().max_by_key(|d| depth[*d]);
+        depth[node] = 1 + deepest.map_or(0, |d| depth[d]);
+        next[node] = deepest;
     }
+    if let Some(start) = (0..nodes.len()).find(|n| depth[*n] > MAX_RULE_DEPTH) {
+        let mut chain = vec![nodes[start].name()];
+        let mut at = next[start];
+        while let Some(n) = at {
+            chain.push(nodes[n].name());
+            at = next[n];
+        }
+        let shown = if chain.len() > 4 {
+            format!("{} -> {} -> ... -> {}", chain[0], chain[1], chain[chain.len() - 1])
+        } else {
+            chain.join(" -> ")
+        };
+        return Err(nodes[start].error(&format!(
+            "rules depend on each other {} deep ({shown}); at most {MAX_RULE_DEPTH} are allowed, so that \
+             evaluating them cannot overflow the stack",
+            depth[start]
+        )));
+    }
+    Ok(())
 }
 
-/// A cycle of the graph, as the nodes along it (the first repeated at the end by the caller);
-/// `None` when there is none. Iterative depth-first search: a long chain of rules must not
-/// overflow this stack either.
-fn find_cycle(nodes: &[Node]) -> Option<Vec<usize>> {
+/// Every node in post-order (each after the nodes it depends on), or a cycle as the nodes
+/// along it (the caller repeats the first at the end). Iterative depth-first search: a long
+/// chain of rules must not overflow this stack either.
+fn depth_first(nodes: &[Node]) -> Result<Vec<usize>, Vec<usize>> {
     #[derive(Clone, Copy, PartialEq)]
     enum Mark {
         New,
@@ -116,6 +151,7 @@ fn find_cycle(nodes: &[Node]) -> Option<Vec<usize>> {
         Done,
     }
     let mut mark = vec![Mark::New; nodes.len()];
+    let mut order = Vec::with_capacity(nodes.len());
     for start in 0..nodes.len() {
         if mark[start] != Mark::New {
             continue;
@@ -129,7 +165,7 @@ fn find_cycle(nodes: &[Node]) -> Option<Vec<usize>> {
                 Some(next) => match mark[next] {
                     Mark::Open => {
                         let from = stack.iter().position(|(n, _)| *n == next).unwrap_or(0);
-                        return Some(stack[from..].iter().map(|(n, _)| *n).collect());
+                        return Err(stack[from..].iter().map(|(n, _)| *n).collect());
                     }
                     Mark::New => {
                         mark[next] = Mark::Open;
@@ -139,12 +175,13 @@ fn find_cycle(nodes: &[Node]) -> Option<Vec<usize>> {
                 },
                 None => {
                     mark[node] = Mark::Done;
+                    order.push(node);
                     stack.pop();
                 }
             }
         }
     }
-    None
+    Ok(order)
 }
 
 /// `["data", ...]` of a module's package.

@@ -58,6 +58,18 @@ pub(crate) fn add_module(
     text: String,
     v0: bool,
 ) -> Result<String, PolicyError> {
+    let test = path.file_name().is_some_and(|n| n.to_string_lossy().ends_with("_test.rego"));
+    let limit = if test { MAX_TEST_BRACKET_NESTING } else { MAX_BRACKET_NESTING };
+    if let Some((line, col)) = nested_too_deep(&text, limit) {
+        return Err(PolicyError::Rego {
+            path: path.to_owned(),
+            message: format!(
+                "{}:{line}:{col}: brackets nested more than {limit} deep (regorus's parser \
+                 takes time exponential in the nesting)",
+                path.display()
+            ),
+        });
+    }
     let v0 = v0 || declares_v0(&text);
     engine.set_rego_v0(v0);
     let label = path.display().to_string();
@@ -75,6 +87,66 @@ pub(crate) fn compact_error(text: &str) -> String {
         (Some(location), Some(what)) => format!("{location}: {what}"),
         _ => text.trim().to_owned(),
     }
+}
+
+/// How deep `[` and `{` may nest in a Rego policy. regorus 0.14's parser tries each bracket as
+/// a comprehension first and parses its contents again when that fails, so its time doubles
+/// with each level (25 levels: minutes, a hostile policy's way to stall every sync).
+pub(crate) const MAX_BRACKET_NESTING: usize = 12;
+
+/// The same for test files (`*_test.rego`), which only `policy test` reads: a Kubernetes
+/// object written out in `with input as {...}` nests about a dozen deep.
+pub(crate) const MAX_TEST_BRACKET_NESTING: usize = 16;
+
+/// Where `[` and `{` first nest deeper than `limit` (line and column, from 1), outside
+/// strings, raw strings and comments.
+fn nested_too_deep(text: &str, limit: usize) -> Option<(usize, usize)> {
+    let mut depth = 0_usize;
+    let mut chars = text.chars();
+    let (mut line, mut col) = (1, 0);
+    let step = |c: char, line: &mut usize, col: &mut usize| {
+        if c == '\n' {
+            *line += 1;
+            *col = 0;
+        } else {
+            *col += 1;
+        }
+    };
+    while let Some(c) = chars.next() {
+        step(c, &mut line, &mut col);
+        match c {
+            '[' | '{' => {
+                depth += 1;
+                if depth > limit {
+                    return Some((line, col));
+                }
+            }
+            ']' | '}' => depth = depth.saturating_sub(1),
+            '#' => {
+                for c in chars.by_ref() {
+                    step(c, &mut line, &mut col);
+                    if c == '\n' {
+                        break;
+                    }
+                }
+            }
+            '"' | '`' => {
+                let mut escaped = false;
+                for d in chars.by_ref() {
+                    step(d, &mut line, &mut col);
+                    if c == '"' && d == '\n' {
+                        break;
+                    }
+                    if d == c && !escaped {
+                        break;
+                    }
+                    escaped = c == '"' && d == '\\' && !escaped;
+                }
+            }
+            _ => {}
+        }
+    }
+    None
 }
 
 fn declares_v0(text: &str) -> bool {

@@ -53,6 +53,13 @@ impl TestReport {
 /// # Errors
 /// A file that cannot be read or compiled (named with file:line).
 pub fn run_tests(paths: &[PathBuf], options: &LoadOptions<'_>) -> Result<TestReport, PolicyError> {
+    // regorus recurses: on a thread with a known, large stack.
+    let first = paths.first().cloned().unwrap_or_default();
+    crate::stack::run(|| run_tests_here(paths, options))
+        .map_err(|message| PolicyError::Rego { path: first, message })?
+}
+
+fn run_tests_here(paths: &[PathBuf], options: &LoadOptions<'_>) -> Result<TestReport, PolicyError> {
     let found = find(paths, true)?;
     if found.rego.is_empty() {
         return Err(PolicyError::Empty { path: paths.first().cloned().unwrap_or_default() });

@@ -192,3 +192,75 @@ fn policy_tests_refuse_recursive_modules() {
     let err = err.to_string();
     assert!(err.contains("data.p.a -> data.p.b -> data.p.a"), "{err}");
 }
+
+/// A chain `deny -> a0 -> ... -> a<n> (true)`, each link inside arrays nested `nesting` deep.
+fn chain(n: usize, nesting: usize) -> String {
+    let mut text = String::from("package p\n\ndeny contains \"x\" if a0\n\n");
+    for i in 0..n {
+        let open = "[".repeat(nesting);
+        let close = "]".repeat(nesting);
+        text.push_str(&format!("a{i} if {{ x := {open}a{}{close}; x }}\n", i + 1));
+    }
+    text.push_str(&format!("a{n} := true\n"));
+    text
+}
+
+#[test]
+fn a_chain_of_rules_deeper_than_the_limit_is_refused_and_one_at_it_runs_on_a_small_stack() {
+    // deny, a0..a62: 64 rules deep, the limit. Loaded and evaluated from a thread with a
+    // small stack (as a tokio blocking thread has): regorus runs on the policy crate's own
+    // threads, so it does not overflow this one.
+    let at_limit = dir(&[("p.rego", &chain(62, 10))]);
+    let path = at_limit.path().to_owned();
+    let messages = std::thread::Builder::new()
+        .stack_size(512 << 10)
+        .spawn(move || {
+            for interpreter in [false, true] {
+                let set = load(&path).unwrap().with_rego_interpreter(interpreter);
+                let report = set.evaluate(&[pod()], &Inventory::default());
+                let messages: Vec<_> = report.violations().flat_map(|v| v.messages.clone()).collect();
+                assert_eq!(messages, vec!["x".to_owned()], "interpreter: {interpreter}");
+            }
+        })
+        .unwrap()
+        .join();
+    assert!(messages.is_ok(), "the evaluation thread failed");
+
+    let over = dir(&[("p.rego", &chain(63, 1))]);
+    let Err(err) = load(over.path()) else { panic!("loaded a chain 65 rules deep") };
+    assert!(err.contains("p.rego:3:1: rules depend on each other 65 deep"), "{err}");
+    assert!(err.contains("data.p.deny -> data.p.a0 -> ... -> data.p.a63"), "{err}");
+}
+
+#[test]
+fn brackets_nested_past_the_limit_are_refused_before_parsing() {
+    // regorus's parser doubles its time with each level: 25 levels took minutes.
+    let deep = format!(
+        "package p\n\ndeny contains \"x\" if {{\n  x := {}1{}\n  count(x) > 5\n}}\n",
+        "[".repeat(25),
+        "]".repeat(25)
+    );
+    let d = dir(&[("p.rego", &deep)]);
+    let started = std::time::Instant::now();
+    let Err(err) = load(d.path()) else { panic!("loaded 25 nested brackets") };
+    assert!(err.contains("p.rego:4:19: brackets nested more than 12 deep"), "{err}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(30), "refused before parsing");
+    // (The rule body's `{` is the first level.) Brackets in strings, raw strings and comments
+    // do not count; 12 levels are fine.
+    let fine = format!(
+        "package p\n\n# {}\nmsg := \"{}\\\"[\"\nraw := `{}`\n\ndeny contains msg if {{\n  x := {}1{}\n  count(x) > 5\n}}\n",
+        "[".repeat(30),
+        "{".repeat(30),
+        "[".repeat(30),
+        "[".repeat(11),
+        "]".repeat(11)
+    );
+    let d = dir(&[("p.rego", &fine)]);
+    load(d.path()).unwrap();
+    // Test files, which only `policy test` reads, may nest 16 deep (objects in `with input as`).
+    let input = format!("{}{{\"x\": 1}}{}", "{\"a\": ".repeat(13), "}".repeat(13));
+    let test = format!("package p\n\ntest_deep if {{\n  count(deny) == 0 with input as {input}\n}}\n");
+    let d = dir(&[("p.rego", "package p\n\ndeny contains \"x\" if input.b\n"), ("p_test.rego", &test)]);
+    let report = run_tests(&[d.path().to_owned()], &LoadOptions::default()).unwrap();
+    assert_eq!((report.passed(), report.failed()), (1, 0), "{report:?}");
+}
