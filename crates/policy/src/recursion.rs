@@ -192,14 +192,11 @@ fn package_path(module: &Module) -> Vec<String> {
 }
 
 /// Import aliases: `import data.lib.k8s` makes `k8s` stand for `data.lib.k8s`, `... as x` makes
-/// `x`. Imports of `input`, `future.keywords` and `rego.v1` name no rules and are left out.
-fn imports(module: &Module) -> BTreeMap<String, Vec<String>> {
+/// `x`. An alias of `input.…` (or `future.keywords.…`, `rego.v1`) names no rule: `None`.
+fn imports(module: &Module) -> BTreeMap<String, Option<Vec<String>>> {
     let mut out = BTreeMap::new();
     for import in &module.imports {
         let path = static_prefix(&import.refr);
-        if path.first().map(String::as_str) != Some("data") {
-            continue;
-        }
         let alias = match &import.r#as {
             Some(span) => span.text().to_owned(),
             None => match path.last() {
@@ -207,7 +204,8 @@ fn imports(module: &Module) -> BTreeMap<String, Vec<String>> {
                 None => continue,
             },
         };
-        out.insert(alias, path);
+        let data = path.first().map(String::as_str) == Some("data");
+        out.insert(alias, data.then_some(path));
     }
     out
 }
@@ -333,7 +331,7 @@ fn declared(query: &Query) -> BTreeSet<String> {
 /// Collects what one rule refers to, as absolute paths (`["data", ...]`).
 struct Walker {
     package: Vec<String>,
-    imports: BTreeMap<String, Vec<String>>,
+    imports: BTreeMap<String, Option<Vec<String>>>,
     refs: Vec<Vec<String>>,
 }
 
@@ -491,7 +489,10 @@ impl Walker {
         let mut path = if name == "data" {
             vec!["data".to_owned()]
         } else if let Some(import) = self.imports.get(name) {
-            import.clone()
+            match import {
+                Some(path) => path.clone(),
+                None => return,
+            }
         } else {
             let mut path = self.package.clone();
             path.push(name.to_owned());
