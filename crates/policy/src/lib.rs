@@ -19,6 +19,7 @@
 //! It does not fetch policies from Git, read the cluster or apply anything. Entry points:
 //! [`PolicySet::load`] then [`PolicySet::evaluate`]; [`run_tests`] for Rego unit tests.
 
+mod builtins;
 mod error;
 mod gatekeeper;
 pub mod matcher;

@@ -44,10 +44,11 @@ pub(crate) struct RegoPolicy {
     pub rules: Vec<MessageRule>,
 }
 
-/// Makes an engine with the evaluation time limit.
+/// Makes an engine with the evaluation time limit and the bounded builtins.
 pub(crate) fn new_engine(timeout: Duration) -> Engine {
     let mut engine = Engine::new();
     engine.set_execution_timer_config(crate::vm::timer(timeout));
+    crate::builtins::install(&mut engine);
     engine
 }
 

@@ -20,6 +20,7 @@
 //!   by rule, so the error names its policy.
 
 use std::cell::Cell;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
@@ -246,8 +247,17 @@ fn register(name: &str, original: BuiltinFn) -> Option<usize> {
     };
     // Names are regorus's builtins, one function each, the same in every program.
     ORIGINALS.get(slot)?.get_or_init(|| original);
+    if name == crate::builtins::RANGE {
+        RANGE_SLOTS[0].store(slot, Ordering::Relaxed);
+    } else if name == crate::builtins::RANGE_STEP {
+        RANGE_SLOTS[1].store(slot, Ordering::Relaxed);
+    }
     Some(slot)
 }
+
+/// The slots of `numbers.range` and `numbers.range_step`, whose element count is checked before
+/// they run ([`crate::builtins::range_refusal`]); `usize::MAX` until registered.
+static RANGE_SLOTS: [AtomicUsize; 2] = [AtomicUsize::new(usize::MAX), AtomicUsize::new(usize::MAX)];
 
 fn wrapped<const HI: usize, const LO: usize>(
     span: &Span,
@@ -255,9 +265,18 @@ fn wrapped<const HI: usize, const LO: usize>(
     args: &[Value],
     strict: bool,
 ) -> anyhow::Result<Value> {
-    let result = match ORIGINALS[HI * 16 + LO].get() {
-        Some(original) => original(span, params, args, strict),
-        None => Err(anyhow::anyhow!("driftless: builtin slot {} is empty", HI * 16 + LO)),
+    let slot = HI * 16 + LO;
+    let refusal = if slot == RANGE_SLOTS[0].load(Ordering::Relaxed) {
+        crate::builtins::range_refusal(crate::builtins::RANGE, args)
+    } else if slot == RANGE_SLOTS[1].load(Ordering::Relaxed) {
+        crate::builtins::range_refusal(crate::builtins::RANGE_STEP, args)
+    } else {
+        None
+    };
+    let result = match (refusal, ORIGINALS[slot].get()) {
+        (Some(refusal), _) => Err(anyhow::anyhow!(refusal)),
+        (None, Some(original)) => original(span, params, args, strict),
+        (None, None) => Err(anyhow::anyhow!("driftless: builtin slot {slot} is empty")),
     };
     if result.is_err() {
         BUILTIN_FAILED.with(|f| f.set(true));

@@ -292,3 +292,34 @@ fn outputs_have_their_shapes() {
     );
     assert!(text.trim_end().ends_with("DENIED"), "{text}");
 }
+
+#[test]
+fn a_huge_range_fails_closed_instead_of_aborting() {
+    // regorus reserves a range's whole array before any check: 1e12 elements aborted the
+    // process. Both evaluators refuse more than a million, and the policy fails closed.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("p.rego"),
+        "package p\n\ndeny contains \"big\" if count(numbers.range(1, input.spec.n)) > 5\n\n\
+         deny contains \"stepped\" if count(numbers.range_step(0, input.spec.n, 2)) > 5\n",
+    )
+    .unwrap();
+    let object = |n: i64| {
+        obj(json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}, "spec": {"n": n}}))
+    };
+    for interpreter in [false, true] {
+        let set = PolicySet::load(&[dir.path().to_owned()], &LoadOptions::default())
+            .unwrap()
+            .with_rego_interpreter(interpreter);
+        let report = set.evaluate(&[object(1_000_000_000_000)], &Inventory::default());
+        let d = report.violations().next().expect("an error decision");
+        assert_eq!(d.outcome, PolicyOutcome::Error, "interpreter: {interpreter}");
+        assert!(d.messages[0].contains("more than the 1000000 driftless allows"), "{:?}", d.messages);
+        assert!(report.denied());
+        // Within the bound, both builtins answer as OPA's.
+        let report = set.evaluate(&[object(12)], &Inventory::default());
+        let mut messages: Vec<_> = report.violations().flat_map(|v| v.messages.clone()).collect();
+        messages.sort();
+        assert_eq!(messages, ["big", "stepped"], "interpreter: {interpreter}");
+    }
+}
