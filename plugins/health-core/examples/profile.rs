@@ -36,6 +36,18 @@ fn main() {
         let t = Instant::now();
         let texts: Vec<String> = values.iter().map(|v| serde_json::to_string(v).unwrap()).collect();
         let write = t.elapsed();
+        let t = Instant::now();
+        let mut buf = Vec::with_capacity(4096);
+        let texts2: Vec<String> = values
+            .iter()
+            .map(|v| {
+                buf.clear();
+                serde_json::to_writer(&mut buf, v).unwrap();
+                String::from_utf8(buf.clone()).unwrap()
+            })
+            .collect();
+        let write_buffered = t.elapsed();
+        assert_eq!(texts, texts2);
         let projection = Projection::new(HealthCore::READS);
         let t = Instant::now();
         let parsed: Vec<_> = texts.iter().map(|t| projection.parse(t).unwrap()).collect();
@@ -51,7 +63,7 @@ fn main() {
         let full_parse = t.elapsed();
         assert_eq!(health.len(), full.len());
         println!(
-            "round {round}: write {write:?}, projected parse {parse:?}, assess {assess:?}, free {free:?}; full parse {full_parse:?}; bytes {}",
+            "round {round}: write {write:?} (buffered {write_buffered:?}), projected parse {parse:?}, assess {assess:?}, free {free:?}; full parse {full_parse:?}; bytes {}",
             texts.iter().map(String::len).sum::<usize>()
         );
     }
