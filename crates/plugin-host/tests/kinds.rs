@@ -53,6 +53,35 @@ fn health_core_assesses_a_batch_in_order() {
 }
 
 #[test]
+fn a_large_batch_is_split_over_calls_and_keeps_its_order() {
+    // From 2,000 objects a batch goes out in parts, one call per core: the answers must come
+    // back in input order, unhandled kinds included.
+    let plugin = host()
+        .load_health("health-core", driftless_plugins_builtin::get("health-core").unwrap().wasm)
+        .unwrap();
+    let objects: Vec<Object> = (0..5_003)
+        .map(|i| match i % 3 {
+            // Each Deployment's message names its own replica count.
+            0 => object(json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": format!("d{i}")},
+                               "spec": {"replicas": i}, "status": {"updatedReplicas": 0}})),
+            1 => object(json!({"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": format!("w{i}")}})),
+            _ => object(json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": format!("p{i}")},
+                               "status": {"phase": "Succeeded"}})),
+        })
+        .collect();
+    let all = plugin.assess(&objects).unwrap();
+    assert_eq!(all.len(), objects.len());
+    for i in (0..objects.len()).step_by(97).chain([objects.len() - 1]) {
+        let alone = plugin.assess(std::slice::from_ref(&objects[i])).unwrap();
+        assert_eq!(all[i], alone[0], "object {i}");
+        if i % 3 == 0 {
+            let message = &all[i].as_ref().unwrap().message;
+            assert!(message.contains(&format!("of {i} replicas")), "object {i}: {message}");
+        }
+    }
+}
+
+#[test]
 fn a_policy_plugin_decides_per_review_with_params() {
     let plugin = host().load_policy("no-latest.wasm", &std::fs::read(NO_LATEST_PLUGIN).unwrap()).unwrap();
     let deploy = |name: &str, image: &str| {
