@@ -2,6 +2,7 @@
 
 use std::path::{Component, Path, PathBuf};
 use std::sync::atomic::AtomicBool;
+use std::time::Duration;
 
 use gix::ObjectId;
 
@@ -92,6 +93,7 @@ pub(crate) fn checkout(
     let tree = repo.find_commit(commit).map_err(&fail)?.tree_id().map_err(fail)?;
 
     std::fs::create_dir_all(checkouts).map_err(SourceError::io(checkouts))?;
+    sweep_stale_staging(checkouts);
     // A staging directory of its own: other apps of this process, or other processes, may be
     // checking out the same commit at the same time.
     let staging = tempfile::Builder::new()
@@ -123,7 +125,10 @@ pub(crate) fn checkout(
         let _ = remove_tree(&staging);
         return Err(SourceError::Repository { url: url.to_owned(), reason });
     }
-    make_read_only(&staging).map_err(SourceError::io(&staging))?;
+    if let Err(e) = make_read_only(&staging) {
+        let _ = remove_tree(&staging);
+        return Err(SourceError::io(&staging)(e));
+    }
     match std::fs::rename(&staging, &root) {
         Ok(()) => Ok(Checkout { root, commit }),
         // Another app or process checked out the same commit meanwhile: theirs is as good as ours.
@@ -132,6 +137,34 @@ pub(crate) fn checkout(
             Ok(Checkout { root, commit })
         }
         Err(e) => Err(SourceError::io(&root)(e)),
+    }
+}
+
+/// How old a staging directory must be for a later checkout to remove it as left behind by a
+/// process that died while checking out: a checkout takes seconds, a live one is never this old.
+const STALE_STAGING: Duration = Duration::from_secs(60 * 60);
+
+/// Removes staging directories (`.tmp-<commit>-*`) older than [`STALE_STAGING`]: what a
+/// process killed in the middle of a checkout leaves behind.
+fn sweep_stale_staging(checkouts: &Path) {
+    let Ok(entries) = std::fs::read_dir(checkouts) else { return };
+    for entry in entries.flatten() {
+        if !entry.file_name().to_string_lossy().starts_with(".tmp-") {
+            continue;
+        }
+        let age = entry.metadata().and_then(|m| m.modified()).ok().and_then(|t| t.elapsed().ok());
+        if age.is_none_or(|age| age < STALE_STAGING) {
+            continue;
+        }
+        let dir = entry.path();
+        match remove_tree(&dir) {
+            Ok(()) => {
+                tracing::info!(dir = %dir.display(), "removed a checkout staging directory left behind")
+            }
+            Err(e) => {
+                tracing::warn!(dir = %dir.display(), error = %e, "cannot remove a stale checkout staging directory")
+            }
+        }
     }
 }
 

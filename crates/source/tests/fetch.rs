@@ -179,6 +179,35 @@ fn apps_checking_out_the_same_commit_at_once_all_get_it_and_no_staging_is_left()
 }
 
 #[test]
+fn staging_left_by_a_process_that_died_mid_checkout_is_swept_by_the_next_checkout() {
+    let tmp = tempfile::tempdir().unwrap();
+    let work = tmp.path().join("work");
+    init_repo(&work);
+    commit_file(&work, "apps/web/a.yaml", "a: 1\n", "first");
+    let (src, url) = (source(tmp.path()), work.to_string_lossy().into_owned());
+    let repo = src.fetch(&url, &Auth::default()).unwrap();
+    let first = repo.checkout(repo.resolve("HEAD").unwrap().commit).unwrap();
+    let checkouts = first.root.parent().unwrap().to_owned();
+    // What a killed process leaves: a staging directory two hours old; and one being written
+    // right now by another process, which must stay.
+    let stale = checkouts.join(".tmp-0123abcd-dead");
+    let live = checkouts.join(".tmp-0123abcd-live");
+    for dir in [&stale, &live] {
+        std::fs::create_dir_all(dir.join("apps")).unwrap();
+        std::fs::write(dir.join("apps/x.yaml"), "x: 1\n").unwrap();
+    }
+    std::fs::set_permissions(stale.join("apps"), std::fs::Permissions::from_mode(0o555)).unwrap();
+    let two_hours_ago = std::time::SystemTime::now() - Duration::from_secs(2 * 3600);
+    std::fs::File::open(&stale).unwrap().set_modified(two_hours_ago).unwrap();
+
+    commit_file(&work, "apps/web/b.yaml", "b: 1\n", "second");
+    let repo = src.fetch(&url, &Auth::default()).unwrap();
+    repo.checkout(repo.resolve("HEAD").unwrap().commit).unwrap();
+    assert!(!stale.exists(), "the stale staging directory is still there");
+    assert!(live.join("apps/x.yaml").is_file(), "a live staging directory was removed");
+}
+
+#[test]
 fn git_daemon_fetches_new_commits_force_pushes_and_deleted_branches() {
     let tmp = tempfile::tempdir().unwrap();
     let base = tmp.path().join("srv");
