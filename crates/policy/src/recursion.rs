@@ -15,6 +15,7 @@
 //! first is defined.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::ops::Bound;
 use std::path::PathBuf;
 
 use regorus::unstable::{AssignOp, Expr, Literal, Module, Query, Ref, Rule, RuleHead, Span};
@@ -61,10 +62,12 @@ impl Node {
 pub(crate) fn check(modules: &[Ref<Module>]) -> Result<(), PolicyError> {
     let mut nodes: Vec<Node> = Vec::new();
     let mut index: BTreeMap<Vec<String>, usize> = BTreeMap::new();
-    // Each rule with its module and node.
-    let mut rules: Vec<(&Module, &Rule, usize)> = Vec::new();
+    // Each rule with its module's walker context and its node.
+    let mut contexts: Vec<(Vec<String>, BTreeMap<String, Option<Vec<String>>>)> = Vec::new();
+    let mut rules: Vec<(usize, &Rule, usize)> = Vec::new();
     for module in modules {
         let package = package_path(module);
+        contexts.push((package.clone(), imports(module)));
         for rule in &module.policy {
             let Some(head) = head_refr(rule) else { continue };
             let mut path = package.clone();
@@ -80,24 +83,24 @@ pub(crate) fn check(modules: &[Ref<Module>]) -> Result<(), PolicyError> {
                 });
                 nodes.len() - 1
             });
-            rules.push((module, rule, id));
+            rules.push((contexts.len() - 1, rule, id));
         }
     }
-    for (module, rule, id) in rules {
-        let mut walker = Walker { package: package_path(module), imports: imports(module), refs: Vec::new() };
+    for (context, rule, id) in rules {
+        let (package, imports) = &contexts[context];
+        let mut walker = Walker { package, imports, refs: Vec::new() };
         walker.rule(rule);
-        let deps: Vec<usize> = walker
-            .refs
-            .iter()
-            .flat_map(|target| {
-                nodes
-                    .iter()
-                    .enumerate()
-                    .filter(move |(_, node)| node.path.starts_with(target) || target.starts_with(&node.path))
-            })
-            .map(|(other, _)| other)
-            .collect();
-        nodes[id].deps.extend(deps);
+        for target in &walker.refs {
+            // The rules a reference can name: those at a prefix of it (`data.p.a` for
+            // `data.p.a.b`), and those under it (`data.p.a.b` for `data.p.a`, or `data.p`).
+            let above = (1..=target.len()).filter_map(|n| index.get(&target[..n]));
+            let below = index
+                .range::<[String], _>((Bound::Excluded(target.as_slice()), Bound::Unbounded))
+                .take_while(|(path, _)| path.starts_with(target))
+                .map(|(_, id)| id);
+            let deps: Vec<usize> = above.chain(below).copied().collect();
+            nodes[id].deps.extend(deps);
+        }
     }
     let order = match depth_first(&nodes) {
         Ok(order) => order,
@@ -329,13 +332,13 @@ fn declared(query: &Query) -> BTreeSet<String> {
 }
 
 /// Collects what one rule refers to, as absolute paths (`["data", ...]`).
-struct Walker {
-    package: Vec<String>,
-    imports: BTreeMap<String, Option<Vec<String>>>,
+struct Walker<'m> {
+    package: &'m [String],
+    imports: &'m BTreeMap<String, Option<Vec<String>>>,
     refs: Vec<Vec<String>>,
 }
 
-impl Walker {
+impl Walker<'_> {
     fn rule(&mut self, rule: &Rule) {
         match rule {
             Rule::Default { args, value, .. } => {
@@ -494,7 +497,7 @@ impl Walker {
                 None => return,
             }
         } else {
-            let mut path = self.package.clone();
+            let mut path = self.package.to_vec();
             path.push(name.to_owned());
             path
         };
