@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use driftless_core::spec::Enforcement;
 use regorus::rvm::RegoVM;
+use regorus::unstable::{Lexer, Source, Token, TokenKind};
 use regorus::{Engine, Value};
 
 use crate::PolicyError;
@@ -61,7 +62,7 @@ pub(crate) fn add_module(
 ) -> Result<String, PolicyError> {
     let test = path.file_name().is_some_and(|n| n.to_string_lossy().ends_with("_test.rego"));
     let limit = if test { MAX_TEST_BRACKET_NESTING } else { MAX_BRACKET_NESTING };
-    if let Some((line, col)) = nested_too_deep(&text, limit) {
+    if let Some((line, col)) = nested_too_deep(&path.display().to_string(), &text, limit) {
         return Err(PolicyError::Rego {
             path: path.to_owned(),
             message: format!(
@@ -99,55 +100,27 @@ pub(crate) const MAX_BRACKET_NESTING: usize = 12;
 /// object written out in `with input as {...}` nests about a dozen deep.
 pub(crate) const MAX_TEST_BRACKET_NESTING: usize = 16;
 
-/// Where `[` and `{` first nest deeper than `limit` (line and column, from 1), outside
-/// strings, raw strings and comments.
-fn nested_too_deep(text: &str, limit: usize) -> Option<(usize, usize)> {
+/// Where `[` and `{` first nest deeper than `limit` (line and column), read with regorus's own
+/// lexer, so strings, raw strings and comments are skipped exactly as the parser skips them.
+/// `None` also when the text does not lex: the parser then reports that.
+fn nested_too_deep(label: &str, text: &str, limit: usize) -> Option<(u32, u32)> {
+    let source = Source::from_contents(label.to_owned(), text.to_owned()).ok()?;
+    let mut lexer = Lexer::new(&source);
     let mut depth = 0_usize;
-    let mut chars = text.chars();
-    let (mut line, mut col) = (1, 0);
-    let step = |c: char, line: &mut usize, col: &mut usize| {
-        if c == '\n' {
-            *line += 1;
-            *col = 0;
-        } else {
-            *col += 1;
-        }
-    };
-    while let Some(c) = chars.next() {
-        step(c, &mut line, &mut col);
-        match c {
-            '[' | '{' => {
+    loop {
+        let Token(kind, span) = lexer.next_token().ok()?;
+        match (kind, span.text()) {
+            (TokenKind::Eof, _) => return None,
+            (TokenKind::Symbol, "[" | "{") => {
                 depth += 1;
                 if depth > limit {
-                    return Some((line, col));
+                    return Some((span.line, span.col));
                 }
             }
-            ']' | '}' => depth = depth.saturating_sub(1),
-            '#' => {
-                for c in chars.by_ref() {
-                    step(c, &mut line, &mut col);
-                    if c == '\n' {
-                        break;
-                    }
-                }
-            }
-            '"' | '`' => {
-                let mut escaped = false;
-                for d in chars.by_ref() {
-                    step(d, &mut line, &mut col);
-                    if c == '"' && d == '\n' {
-                        break;
-                    }
-                    if d == c && !escaped {
-                        break;
-                    }
-                    escaped = c == '"' && d == '\\' && !escaped;
-                }
-            }
+            (TokenKind::Symbol, "]" | "}") => depth = depth.saturating_sub(1),
             _ => {}
         }
     }
-    None
 }
 
 fn declares_v0(text: &str) -> bool {
