@@ -63,7 +63,7 @@ pub(crate) fn check(modules: &[Ref<Module>]) -> Result<(), PolicyError> {
     let mut nodes: Vec<Node> = Vec::new();
     let mut index: BTreeMap<Vec<String>, usize> = BTreeMap::new();
     // Each rule with its module's walker context and its node.
-    let mut contexts: Vec<(Vec<String>, BTreeMap<String, Option<Vec<String>>>)> = Vec::new();
+    let mut contexts: Vec<(Vec<String>, Imports)> = Vec::new();
     let mut rules: Vec<(usize, &Rule, usize)> = Vec::new();
     for module in modules {
         let package = package_path(module);
@@ -194,9 +194,12 @@ fn package_path(module: &Module) -> Vec<String> {
     path
 }
 
+/// A module's import aliases and the paths they stand for (`None`: not a rule).
+type Imports = BTreeMap<String, Option<Vec<String>>>;
+
 /// Import aliases: `import data.lib.k8s` makes `k8s` stand for `data.lib.k8s`, `... as x` makes
 /// `x`. An alias of `input.…` (or `future.keywords.…`, `rego.v1`) names no rule: `None`.
-fn imports(module: &Module) -> BTreeMap<String, Option<Vec<String>>> {
+fn imports(module: &Module) -> Imports {
     let mut out = BTreeMap::new();
     for import in &module.imports {
         let path = static_prefix(&import.refr);
@@ -334,7 +337,7 @@ fn declared(query: &Query) -> BTreeSet<String> {
 /// Collects what one rule refers to, as absolute paths (`["data", ...]`).
 struct Walker<'m> {
     package: &'m [String],
-    imports: &'m BTreeMap<String, Option<Vec<String>>>,
+    imports: &'m Imports,
     refs: Vec<Vec<String>>,
 }
 
