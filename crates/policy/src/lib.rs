@@ -291,6 +291,16 @@ fn thread_failure(message: String) -> Verdict {
     }
 }
 
+/// The error when the thread loading `files` (Rego sources) failed: it names them.
+pub(crate) fn rego_thread_error(files: &[PathBuf], what: &str) -> PolicyError {
+    let path = files.first().cloned().unwrap_or_default();
+    let others = match files.len() {
+        0 | 1 => String::new(),
+        n => format!(" (and {} other Rego files)", n - 1),
+    };
+    PolicyError::Rego { message: format!("{}{others}: {what}", path.display()), path }
+}
+
 /// Compiles the Rego sources (and their data) into one engine; the packages of each file.
 fn compile_rego(
     found: &Found,
@@ -337,8 +347,7 @@ impl PolicySet {
                 let plan = rego::add_batch(&mut engine, &policies, options.timeout)?;
                 Ok(RegoSet { engine, policies, plan })
             };
-            let first = found.rego.first().cloned().unwrap_or_default();
-            let loaded = stack::run(load).map_err(|message| PolicyError::Rego { path: first, message })?;
+            let loaded = stack::run(load).map_err(|e| rego_thread_error(&found.rego, &e))?;
             set.rego = Some(loaded?);
         }
         for path in &found.yaml {
@@ -679,9 +688,9 @@ impl PolicySet {
             handles
                 .into_iter()
                 .flat_map(|h| match h {
-                    Ok(h) => h
-                        .join()
-                        .unwrap_or_else(|_| vec![thread_failure("an evaluation thread panicked".into())]),
+                    Ok(h) => {
+                        h.join().unwrap_or_else(|panic| vec![thread_failure(stack::panicked(panic.as_ref()))])
+                    }
                     Err(e) => vec![thread_failure(format!("cannot start an evaluation thread: {e}"))],
                 })
                 .collect()

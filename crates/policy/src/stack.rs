@@ -22,10 +22,21 @@ pub(crate) fn spawn_scoped<'scope, T: Send + 'scope>(
 /// Runs `f` on a thread with [`STACK_BYTES`] of stack and waits for it.
 ///
 /// # Errors
-/// The thread could not be started, or `f` panicked.
+/// The thread could not be started, or `f` panicked (the panic's message is in the error).
 pub(crate) fn run<T: Send>(f: impl FnOnce() -> T + Send) -> Result<T, String> {
     std::thread::scope(|scope| {
         let handle = spawn_scoped(scope, f).map_err(|e| format!("cannot start a policy thread: {e}"))?;
-        handle.join().map_err(|_| "a policy thread panicked".to_owned())
+        handle.join().map_err(|panic| panicked(panic.as_ref()))
     })
+}
+
+/// What a panic of a policy thread said: regorus panics on some inputs (`sprintf` with a huge
+/// width), and the error must say so rather than only that something went wrong.
+pub(crate) fn panicked(payload: &(dyn std::any::Any + Send)) -> String {
+    let what = payload
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("no message");
+    format!("a policy thread panicked: {what}")
 }

@@ -54,9 +54,7 @@ impl TestReport {
 /// A file that cannot be read or compiled (named with file:line).
 pub fn run_tests(paths: &[PathBuf], options: &LoadOptions<'_>) -> Result<TestReport, PolicyError> {
     // regorus recurses: on a thread with a known, large stack.
-    let first = paths.first().cloned().unwrap_or_default();
-    crate::stack::run(|| run_tests_here(paths, options))
-        .map_err(|message| PolicyError::Rego { path: first, message })?
+    crate::stack::run(|| run_tests_here(paths, options)).map_err(|e| crate::rego_thread_error(paths, &e))?
 }
 
 fn run_tests_here(paths: &[PathBuf], options: &LoadOptions<'_>) -> Result<TestReport, PolicyError> {

@@ -323,3 +323,20 @@ fn a_huge_range_fails_closed_instead_of_aborting() {
         assert_eq!(messages, ["big", "stepped"], "interpreter: {interpreter}");
     }
 }
+
+#[test]
+fn a_panic_inside_regorus_is_an_error_naming_the_policy_file() {
+    // regorus's sprintf overflows on a huge width (a panic in this debug build): the load
+    // fails with the file and the panic's message, and the process carries on.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("p.rego"),
+        "package p\n\ndeny contains msg if msg := sprintf(\"%999999999999d\", [1])\n",
+    )
+    .unwrap();
+    let Err(err) = PolicySet::load(&[dir.path().to_owned()], &LoadOptions::default()) else {
+        panic!("loaded a policy whose evaluation panics")
+    };
+    let err = err.to_string();
+    assert!(err.contains("p.rego: a policy thread panicked: "), "{err}");
+}
