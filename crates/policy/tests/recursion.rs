@@ -234,17 +234,16 @@ fn a_chain_of_rules_deeper_than_the_limit_is_refused_and_one_at_it_runs_on_a_sma
 
 #[test]
 fn brackets_nested_past_the_limit_are_refused_before_parsing() {
-    // regorus's parser doubles its time with each level: 25 levels took minutes.
+    // regorus's parser doubles its time with each level (25 levels took minutes): the limit is
+    // checked on the tokens, before any parse, and its message names the line and column.
     let deep = format!(
         "package p\n\ndeny contains \"x\" if {{\n  x := {}1{}\n  count(x) > 5\n}}\n",
         "[".repeat(25),
         "]".repeat(25)
     );
     let d = dir(&[("p.rego", &deep)]);
-    let started = std::time::Instant::now();
     let Err(err) = load(d.path()) else { panic!("loaded 25 nested brackets") };
     assert!(err.contains("p.rego:4:19: brackets nested more than 12 deep"), "{err}");
-    assert!(started.elapsed() < std::time::Duration::from_secs(30), "refused before parsing");
     // (The rule body's `{` is the first level.) Brackets in strings, raw strings and comments
     // do not count; 12 levels are fine.
     let fine = format!(
