@@ -247,17 +247,16 @@ fn register(name: &str, original: BuiltinFn) -> Option<usize> {
     };
     // Names are regorus's builtins, one function each, the same in every program.
     ORIGINALS.get(slot)?.get_or_init(|| original);
-    if name == crate::builtins::RANGE {
-        RANGE_SLOTS[0].store(slot, Ordering::Relaxed);
-    } else if name == crate::builtins::RANGE_STEP {
-        RANGE_SLOTS[1].store(slot, Ordering::Relaxed);
+    if let Some(i) = crate::builtins::GUARDED.iter().position(|(guarded, _)| *guarded == name) {
+        GUARDED_SLOTS[i].store(slot, Ordering::Relaxed);
     }
     Some(slot)
 }
 
-/// The slots of `numbers.range` and `numbers.range_step`, whose element count is checked before
-/// they run ([`crate::builtins::range_refusal`]); `usize::MAX` until registered.
-static RANGE_SLOTS: [AtomicUsize; 2] = [AtomicUsize::new(usize::MAX), AtomicUsize::new(usize::MAX)];
+/// The slots of the builtins checked before they run ([`crate::builtins::GUARDED`], in its
+/// order); `usize::MAX` until registered.
+static GUARDED_SLOTS: [AtomicUsize; crate::builtins::GUARDED.len()] =
+    [const { AtomicUsize::new(usize::MAX) }; crate::builtins::GUARDED.len()];
 
 fn wrapped<const HI: usize, const LO: usize>(
     span: &Span,
@@ -266,13 +265,10 @@ fn wrapped<const HI: usize, const LO: usize>(
     strict: bool,
 ) -> anyhow::Result<Value> {
     let slot = HI * 16 + LO;
-    let refusal = if slot == RANGE_SLOTS[0].load(Ordering::Relaxed) {
-        crate::builtins::range_refusal(crate::builtins::RANGE, args)
-    } else if slot == RANGE_SLOTS[1].load(Ordering::Relaxed) {
-        crate::builtins::range_refusal(crate::builtins::RANGE_STEP, args)
-    } else {
-        None
-    };
+    let refusal = GUARDED_SLOTS
+        .iter()
+        .position(|guarded| guarded.load(Ordering::Relaxed) == slot)
+        .and_then(|i| crate::builtins::refusal(crate::builtins::GUARDED[i].0, args));
     let result = match (refusal, ORIGINALS[slot].get()) {
         (Some(refusal), _) => Err(anyhow::anyhow!(refusal)),
         (None, Some(original)) => original(span, params, args, strict),

@@ -325,18 +325,30 @@ fn a_huge_range_fails_closed_instead_of_aborting() {
 }
 
 #[test]
-fn a_panic_inside_regorus_is_an_error_naming_the_policy_file() {
-    // regorus's sprintf overflows on a huge width (a panic in this debug build): the load
-    // fails with the file and the panic's message, and the process carries on.
+fn a_huge_sprintf_width_fails_closed_instead_of_panicking_or_padding_gigabytes() {
+    // regorus's sprintf pads to any width (4 GB for `%4000000000d`) and overflows (a panic) past
+    // u32: both evaluators refuse widths over 100,000, and the policy fails closed.
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(
         dir.path().join("p.rego"),
-        "package p\n\ndeny contains msg if msg := sprintf(\"%999999999999d\", [1])\n",
+        "package p\n\ndeny contains \"padded\" if count(sprintf(concat(\"\", [\"%\", input.spec.w, \"d\"]), [1])) > 5\n",
     )
     .unwrap();
-    let Err(err) = PolicySet::load(&[dir.path().to_owned()], &LoadOptions::default()) else {
-        panic!("loaded a policy whose evaluation panics")
+    let object = |w: &str| {
+        obj(json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}, "spec": {"w": w}}))
     };
-    let err = err.to_string();
-    assert!(err.contains("p.rego: a policy thread panicked: "), "{err}");
+    for interpreter in [false, true] {
+        let set = PolicySet::load(&[dir.path().to_owned()], &LoadOptions::default())
+            .unwrap()
+            .with_rego_interpreter(interpreter);
+        for w in ["4000000000", "99999999999999"] {
+            let report = set.evaluate(&[object(w)], &Inventory::default());
+            let d = report.violations().next().expect("an error decision");
+            assert_eq!(d.outcome, PolicyOutcome::Error, "interpreter: {interpreter}, width {w}");
+            assert!(d.messages[0].contains("width or precision over the 100000"), "{:?}", d.messages);
+        }
+        let report = set.evaluate(&[object("8")], &Inventory::default());
+        let messages: Vec<_> = report.violations().flat_map(|v| v.messages.clone()).collect();
+        assert_eq!(messages, ["padded"], "interpreter: {interpreter}");
+    }
 }
